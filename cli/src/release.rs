@@ -1,0 +1,212 @@
+//! `ferry release` and `ferry releases`: upload a release zip and see what was registered.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine as _;
+use ferry_shared::artifact::SHA256_METADATA;
+use ferry_shared::model::{ComponentName, Rejection, Release};
+use ferry_shared::store::Store;
+use serde::Serialize;
+
+use crate::output::{self, Format};
+use crate::package;
+
+/// How `ferry release` ended, for the exit code.
+pub enum Registered {
+    Yes,
+    Rejected,
+    Uploaded,
+    TimedOut,
+}
+
+#[derive(Serialize)]
+struct ReleaseResult<'a> {
+    status: &'a str,
+    component: String,
+    version: String,
+    s3_key: String,
+    sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejection: Option<&'a Rejection>,
+}
+
+pub async fn release(
+    s3: &aws_sdk_s3::Client,
+    store: &Store,
+    bucket: &str,
+    zip: &Path,
+    wait: Option<Duration>,
+    format: Format,
+) -> Result<Registered> {
+    // Everything registration would refuse is refused here first, before any upload.
+    let local = package::inspect(zip).await?;
+    let key = local.manifest.key();
+    let sha_hex = hex::encode(local.sha256);
+    if let Some(existing) = store.get_release(&key.component, &key.version).await? {
+        if existing.sha256 == sha_hex {
+            report(format, "registered", &existing_result(&existing), None)?;
+            return Ok(Registered::Yes);
+        }
+        bail!(
+            "{} {} is already registered with other bytes (SHA-256 {}); releases are immutable — \
+             bump the version",
+            key.component,
+            key.version,
+            existing.sha256
+        );
+    }
+
+    let body = ByteStream::from_path(zip)
+        .await
+        .with_context(|| format!("reading {}", zip.display()))?;
+    let put = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key.s3_key())
+        .body(body)
+        .content_type("application/zip")
+        .content_length(i64::try_from(local.size)?)
+        // S3 verifies this against the bytes it receives; registration records it.
+        .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(local.sha256))
+        .metadata(SHA256_METADATA, &sha_hex)
+        .send()
+        .await
+        .with_context(|| format!("uploading to s3://{bucket}/{}", key.s3_key()))?;
+    let etag = put.e_tag().unwrap_or_default().trim_matches('"').to_owned();
+    let result = ReleaseResult {
+        status: "uploaded",
+        component: key.component.to_string(),
+        version: key.version.to_string(),
+        s3_key: key.s3_key(),
+        sha256: sha_hex.clone(),
+        rejection: None,
+    };
+    let Some(timeout) = wait else {
+        report(format, "uploaded", &result, None)?;
+        return Ok(Registered::Uploaded);
+    };
+
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("waiting for {} {} to be registered", key.component, key.version));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(50);
+    let outcome = loop {
+        if let Some(r) = store.get_release(&key.component, &key.version).await? {
+            if r.sha256 == sha_hex {
+                break Some(Ok(()));
+            }
+        }
+        if let Some(rej) = store.get_rejection(&key.s3_key(), &etag).await? {
+            break Some(Err(rej));
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
+    };
+    spinner.finish_and_clear();
+    match outcome {
+        Some(Ok(())) => {
+            report(format, "registered", &result, None)?;
+            Ok(Registered::Yes)
+        }
+        Some(Err(rej)) => {
+            report(format, "rejected", &result, Some(&rej))?;
+            Ok(Registered::Rejected)
+        }
+        None => {
+            report(format, "timed-out", &result, None)?;
+            Ok(Registered::TimedOut)
+        }
+    }
+}
+
+fn existing_result(r: &Release) -> ReleaseResult<'static> {
+    ReleaseResult {
+        status: "registered",
+        component: r.component.to_string(),
+        version: r.version.to_string(),
+        s3_key: r.s3_key.clone(),
+        sha256: r.sha256.clone(),
+        rejection: None,
+    }
+}
+
+fn report(format: Format, status: &str, r: &ReleaseResult<'_>, rejection: Option<&Rejection>) -> Result<()> {
+    match format {
+        Format::Json => output::json(&ReleaseResult {
+            status,
+            rejection,
+            component: r.component.clone(),
+            version: r.version.clone(),
+            s3_key: r.s3_key.clone(),
+            sha256: r.sha256.clone(),
+        }),
+        Format::Table => {
+            let what = format!("{} {}", r.component, r.version);
+            match (status, rejection) {
+                ("registered", _) => println!("registered {what} (sha256 {})", r.sha256),
+                ("rejected", Some(rej)) => {
+                    println!("rejected {what}: {} — {}", rej.kind, rej.reason)
+                }
+                ("uploaded", _) => println!("uploaded {what} to {} (not waiting for registration)", r.s3_key),
+                _ => println!("uploaded {what}; registration not seen yet (timed out waiting)"),
+            }
+            Ok(())
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Listing {
+    component: String,
+    releases: Vec<Release>,
+    rejections: Vec<Rejection>,
+}
+
+pub async fn list(store: &Store, component: &str, format: Format) -> Result<()> {
+    let name = ComponentName::parse(component)?;
+    let releases = store.list_releases(&name).await?;
+    let rejections = store.list_rejections(component).await?;
+    if format == Format::Json {
+        return output::json(&Listing {
+            component: component.to_owned(),
+            releases,
+            rejections,
+        });
+    }
+    if releases.is_empty() {
+        println!("no releases of {component}");
+    } else {
+        let mut t = output::table(&["VERSION", "SHA-256", "SIZE", "REGISTERED", "COMMIT"]);
+        for r in &releases {
+            t.add_row(vec![
+                r.version.to_string(),
+                r.sha256.chars().take(12).collect(),
+                output::size(r.size),
+                output::time(&r.registered_at),
+                r.manifest.commit.clone().unwrap_or_default(),
+            ]);
+        }
+        println!("{t}");
+    }
+    if !rejections.is_empty() {
+        println!("\nrejected uploads:");
+        let mut t = output::table(&["KEY", "REASON", "DETAIL", "WHEN"]);
+        for r in &rejections {
+            t.add_row(vec![
+                r.s3_key.clone(),
+                r.kind.to_string(),
+                r.reason.clone(),
+                output::time(&r.rejected_at),
+            ]);
+        }
+        println!("{t}");
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! buildspec/terraform.yml run by the local runner with real terraform against moto_server:
+//! plan → plan files and summary in S3, apply of the approved plan → state in S3, and every
+//! refusal (wrong plan hash, wrong release hash, unsafe zip, failing terraform).
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::{runner_with, sha256_hex, wait, zip_bytes, Moto};
+use ferry_codebuild::{Build, BuildRunner, StartBuild, StatusType};
+
+const DEADLINE: Duration = Duration::from_secs(300);
+const PROJECT: &str = "ferry-terraform";
+
+const MAIN_TF: &str = r#"
+variable "environment" { type = string }
+variable "component" { type = string }
+variable "version" { type = string }
+
+resource "terraform_data" "marker" {
+  input = "${var.component}-${var.version}-${var.environment}"
+}
+
+output "marker" { value = terraform_data.marker.output }
+"#;
+
+const FAILING_TF: &str = r#"
+variable "environment" { type = string }
+
+resource "terraform_data" "guarded" {
+  input = var.environment
+  lifecycle {
+    precondition {
+      condition     = var.environment == "never"
+      error_message = "ferry test: this release fails on purpose"
+    }
+  }
+}
+"#;
+
+/// One moto, one bucket, one runner per test: tests run in parallel without sharing state.
+struct Stack {
+    moto: Moto,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    runner: BuildRunner,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    async fn new() -> Stack {
+        let moto = Moto::start();
+        let s3 = moto.s3().await;
+        let bucket = format!("ferry-artifacts-{}", uuid::Uuid::new_v4().simple());
+        s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+        let env = moto.build_env();
+        let (runner, dir) = runner_with(|c| {
+            c.base_env.extend(env);
+        });
+        let buildspec = common::workspace_root().join("buildspec/terraform.yml");
+        runner
+            .register_project(PROJECT, buildspec, [("FERRY_ARTIFACT_BUCKET", bucket.as_str())])
+            .expect("register project");
+        Stack { moto, s3, bucket, runner, _dir: dir }
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>) {
+        self.s3.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(body)).send().await.expect("put");
+    }
+
+    async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let out = self.s3.get_object().bucket(&self.bucket).key(key).send().await.ok()?;
+        Some(out.body.collect().await.expect("body").into_bytes().to_vec())
+    }
+
+    /// Uploads a release zip and returns its SHA-256.
+    async fn release(&self, component: &str, version: &str, zip: Vec<u8>) -> String {
+        let sha = sha256_hex(&zip);
+        self.put(&format!("releases/{component}/{version}.zip"), zip).await;
+        sha
+    }
+
+    async fn build(&self, vars: &[(&str, &str)]) -> (Build, String) {
+        let mut request = StartBuild::new(PROJECT);
+        for (k, v) in vars {
+            request = request.env(*k, *v);
+        }
+        let started = self.runner.start_build(request).await.expect("start build");
+        let build = wait(&self.runner, &started.id, DEADLINE).await;
+        let log = self.runner.build_log(&build.id).expect("log");
+        (build, log)
+    }
+}
+
+fn vars<'a>(action: &'a str, c: &'a str, v: &'a str, deployment: &'a str, release_sha: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("FERRY_ACTION", action),
+        ("FERRY_COMPONENT", c),
+        ("FERRY_VERSION", v),
+        ("FERRY_ENVIRONMENT", "dev"),
+        ("FERRY_DEPLOYMENT_ID", deployment),
+        ("FERRY_RELEASE_SHA256", release_sha),
+    ]
+}
+
+fn good_release() -> Vec<u8> {
+    zip_bytes(&[
+        ("ferry.json", br#"{"schema_version":1,"component":"app","version":"1.0.0","terraform_dir":"infra"}"#, 0o644),
+        ("infra/", b"", 0o755 | 0o040000),
+        ("infra/main.tf", MAIN_TF.as_bytes(), 0o644),
+    ])
+}
+
+#[tokio::test]
+async fn plan_then_apply_only_the_approved_plan() {
+    let stack = Stack::new().await;
+    let sha = stack.release("app", "1.0.0", good_release()).await;
+    let deployment = "d-1";
+    let prefix = format!("deployments/{deployment}/dev");
+
+    let (plan, log) = stack.build(&vars("plan", "app", "1.0.0", deployment, &sha)).await;
+    assert_eq!(plan.build_status, StatusType::Succeeded, "plan failed:\n{log}");
+    let plan_bytes = stack.get(&format!("{prefix}/plan.tfplan")).await.expect("plan.tfplan in S3");
+    let plan_sha = sha256_hex(&plan_bytes);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&stack.get(&format!("{prefix}/plan-summary.json")).await.expect("summary"))
+            .expect("summary json");
+    assert_eq!(summary["add"], 1, "{summary}");
+    assert_eq!(summary["change"], 0);
+    assert_eq!(summary["destroy"], 0);
+    assert_eq!(summary["replace"], 0);
+    assert_eq!(summary["no_changes"], false);
+    assert_eq!(summary["resources"][0]["address"], "terraform_data.marker");
+    assert_eq!(summary["resources"][0]["actions"][0], "create");
+    assert_eq!(summary["plan_sha256"], plan_sha.as_str());
+    let sha_file = stack.get(&format!("{prefix}/plan.sha256")).await.expect("plan.sha256");
+    assert_eq!(String::from_utf8_lossy(&sha_file).trim(), plan_sha);
+    assert_eq!(plan.exported("FERRY_PLAN_SHA256"), Some(plan_sha.as_str()));
+    assert_eq!(plan.exported("FERRY_PLAN_ADDS"), Some("1"));
+    assert_eq!(plan.exported("FERRY_PLAN_CHANGES"), Some("0"));
+    assert_eq!(plan.exported("FERRY_PLAN_DESTROYS"), Some("0"));
+    assert_eq!(plan.exported("FERRY_PLAN_NO_CHANGES"), Some("false"));
+    let sfn = plan.to_sfn_json();
+    assert!(sfn["Build"]["ExportedEnvironmentVariables"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .any(|v| v["Name"] == "FERRY_PLAN_SHA256" && v["Value"] == plan_sha.as_str()));
+
+    let state_key = "state/app/dev/terraform.tfstate";
+    let wrong = "0".repeat(64);
+    let mut apply_vars = vars("apply", "app", "1.0.0", deployment, &sha);
+    apply_vars.push(("FERRY_APPROVED_PLAN_SHA256", &wrong));
+    let (refused, log) = stack.build(&apply_vars).await;
+    assert_eq!(refused.build_status, StatusType::Failed, "{log}");
+    assert!(log.contains("does not match the approved plan"), "{log}");
+    assert!(!log.contains("Apply complete"), "{log}");
+    assert!(stack.get(state_key).await.is_none(), "a refused apply must not write state");
+
+    let mut apply_vars = vars("apply", "app", "1.0.0", deployment, &sha);
+    apply_vars.push(("FERRY_APPROVED_PLAN_SHA256", &plan_sha));
+    let (applied, log) = stack.build(&apply_vars).await;
+    assert_eq!(applied.build_status, StatusType::Succeeded, "apply failed:\n{log}");
+    assert_eq!(applied.exported("FERRY_PLAN_SHA256"), Some(plan_sha.as_str()));
+    let state = String::from_utf8(stack.get(state_key).await.expect("state in S3")).expect("utf8 state");
+    assert!(state.contains("terraform_data") && state.contains("app-1.0.0-dev"), "{state}");
+    let outputs: serde_json::Value =
+        serde_json::from_slice(&stack.get(&format!("{prefix}/outputs.json")).await.expect("outputs.json"))
+            .expect("outputs json");
+    assert_eq!(outputs["marker"]["value"], "app-1.0.0-dev");
+
+    // The same plan again is stale against the new state: terraform itself refuses it.
+    let (stale, log) = stack.build(&apply_vars).await;
+    assert_eq!(stale.build_status, StatusType::Failed, "{log}");
+    let after = String::from_utf8(stack.get(state_key).await.expect("state")).expect("utf8");
+    assert_eq!(after, state, "a failed apply must not change state");
+    drop(stack.moto);
+}
+
+#[tokio::test]
+async fn refuses_a_release_whose_hash_differs() {
+    let stack = Stack::new().await;
+    stack.release("app", "1.0.0", good_release()).await;
+    let other = sha256_hex(b"something else");
+    let (build, log) = stack.build(&vars("plan", "app", "1.0.0", "d-2", &other)).await;
+    assert_eq!(build.build_status, StatusType::Failed, "{log}");
+    assert!(log.contains("but the registered release is"), "{log}");
+    assert!(stack.get("deployments/d-2/dev/plan.tfplan").await.is_none());
+}
+
+#[tokio::test]
+async fn refuses_unsafe_zips() {
+    let stack = Stack::new().await;
+    let traversal = zip_bytes(&[
+        ("ferry.json", br#"{"component":"evil","version":"1.0.0"}"#, 0o644),
+        ("main.tf", MAIN_TF.as_bytes(), 0o644),
+        ("../evil", b"owned", 0o644),
+    ]);
+    let sha = stack.release("evil", "1.0.0", traversal).await;
+    let (build, log) = stack.build(&vars("plan", "evil", "1.0.0", "d-3", &sha)).await;
+    assert_eq!(build.build_status, StatusType::Failed, "{log}");
+    assert!(log.contains("'../evil' contains '..'"), "{log}");
+    assert!(!log.contains("terraform init"), "nothing may run after a refused unzip:\n{log}");
+
+    let symlink = zip_bytes(&[
+        ("ferry.json", br#"{"component":"evil","version":"2.0.0"}"#, 0o644),
+        ("main.tf", MAIN_TF.as_bytes(), 0o644),
+        ("passwd", b"/etc/passwd", 0o120777),
+    ]);
+    let sha = stack.release("evil", "2.0.0", symlink).await;
+    let (build, log) = stack.build(&vars("plan", "evil", "2.0.0", "d-4", &sha)).await;
+    assert_eq!(build.build_status, StatusType::Failed, "{log}");
+    assert!(log.contains("is a symbolic link"), "{log}");
+
+    let absolute = zip_bytes(&[
+        ("ferry.json", br#"{"component":"evil","version":"3.0.0"}"#, 0o644),
+        ("/tmp/ferry-evil", b"x", 0o644),
+    ]);
+    let sha = stack.release("evil", "3.0.0", absolute).await;
+    let (build, log) = stack.build(&vars("plan", "evil", "3.0.0", "d-5", &sha)).await;
+    assert_eq!(build.build_status, StatusType::Failed, "{log}");
+    assert!(log.contains("absolute"), "{log}");
+}
+
+#[tokio::test]
+async fn failing_terraform_fails_the_build() {
+    let stack = Stack::new().await;
+    let zip = zip_bytes(&[
+        ("ferry.json", br#"{"component":"broken","version":"1.0.0"}"#, 0o644),
+        ("main.tf", FAILING_TF.as_bytes(), 0o644),
+    ]);
+    let sha = stack.release("broken", "1.0.0", zip).await;
+    let (build, log) = stack.build(&vars("plan", "broken", "1.0.0", "d-6", &sha)).await;
+    assert_eq!(build.build_status, StatusType::Failed, "{log}");
+    assert!(log.contains("fails on purpose"), "{log}");
+    assert!(build.exported("FERRY_PLAN_SHA256").is_none());
+    assert!(stack.get("deployments/d-6/dev/plan.tfplan").await.is_none());
+}
+
+#[tokio::test]
+async fn refuses_bad_inputs_before_touching_s3() {
+    let stack = Stack::new().await;
+    let sha = "a".repeat(64);
+    let (build, log) = stack.build(&vars("plan", "../app", "1.0.0", "d-7", &sha)).await;
+    assert_eq!(build.build_status, StatusType::Failed, "{log}");
+    assert!(log.contains("FERRY_COMPONENT '../app' is not a valid name"), "{log}");
+    let (build, log) = stack.build(&vars("apply", "app", "1.0.0", "d-7", &sha)).await;
+    assert_eq!(build.build_status, StatusType::Failed, "{log}");
+    assert!(log.contains("FERRY_APPROVED_PLAN_SHA256 is not set"), "{log}");
+}

@@ -1,0 +1,137 @@
+//! Creates the local stack's resources in moto: the artifact bucket, the table, and the queue
+//! the bucket notifies on release uploads (moto can't invoke Lambda, so a pump reads the queue).
+
+use anyhow::{Context, Result};
+use aws_sdk_s3::types::{
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+/// Names of the local stack's resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackNames {
+    pub bucket: String,
+    pub table: String,
+    pub queue: String,
+}
+
+impl StackNames {
+    pub fn defaults() -> Self {
+        Self {
+            bucket: "ferry-artifacts".into(),
+            table: "ferry".into(),
+            queue: "ferry-release-events".into(),
+        }
+    }
+
+    /// Unique names, so tests sharing one moto never see each other's data.
+    pub fn unique(prefix: &str) -> Self {
+        let id = uuid_like();
+        Self {
+            bucket: format!("{prefix}-{id}"),
+            table: format!("{prefix}-{id}"),
+            queue: format!("{prefix}-{id}"),
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{:x}{:x}{:x}",
+        nanos & 0xffff_ffff,
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            s3: ferry_shared::aws::s3_client(sdk),
+            dynamodb: ferry_shared::aws::dynamodb_client(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+        }
+    }
+}
+
+/// Creates (or reuses) the bucket, table and queue and wires bucket → queue. Returns the queue URL.
+pub async fn create(clients: &Clients, names: &StackNames) -> Result<String> {
+    match clients.s3.create_bucket().bucket(&names.bucket).send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error().is_some_and(|s| {
+                s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+            }) => {}
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("creating bucket {}", names.bucket)))
+        }
+    }
+    ferry_shared::store::create_table(&clients.dynamodb, &names.table)
+        .await
+        .context("creating table")?;
+    let queue_url = clients
+        .sqs
+        .create_queue()
+        .queue_name(&names.queue)
+        // A failed registration is retried after this many seconds, like Lambda's async retry.
+        .attributes(QueueAttributeName::VisibilityTimeout, "2")
+        .send()
+        .await
+        .with_context(|| format!("creating queue {}", names.queue))?
+        .queue_url
+        .context("CreateQueue returned no URL")?;
+    let queue_arn = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .context("reading queue ARN")?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .context("queue has no ARN")?;
+    let rule = |name: FilterRuleName, value: &str| FilterRule::builder().name(name).value(value).build();
+    let queue = QueueConfiguration::builder()
+        .id("register-release")
+        .queue_arn(queue_arn)
+        .events(Event::S3ObjectCreated)
+        .filter(
+            NotificationConfigurationFilter::builder()
+                .key(
+                    S3KeyFilter::builder()
+                        .filter_rules(rule(FilterRuleName::Prefix, "releases/"))
+                        .filter_rules(rule(FilterRuleName::Suffix, ".zip"))
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+        .context("building queue notification")?;
+    clients
+        .s3
+        .put_bucket_notification_configuration()
+        .bucket(&names.bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(queue)
+                .build(),
+        )
+        .send()
+        .await
+        .context("configuring bucket notifications")?;
+    Ok(queue_url)
+}
