@@ -169,7 +169,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     let (env, started) = ferry_local::daemon::up(&settings, &exe).await?;
                     eprintln!(
                         "local stack {} (pid {}, moto at {}); logs in {}",
-                        if started { "started" } else { "already running" },
+                        if started {
+                            "started"
+                        } else {
+                            "already running"
+                        },
                         env.pid,
                         env.endpoint,
                         settings.dir.display()

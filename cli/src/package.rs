@@ -13,12 +13,17 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 
 /// Writes `dir` as a release zip at `out`; `version`/`commit` override the directory's manifest.
-pub fn build(dir: &Path, out: Option<&Path>, version: Option<&str>, commit: Option<&str>) -> Result<(PathBuf, Manifest)> {
+pub fn build(
+    dir: &Path,
+    out: Option<&Path>,
+    version: Option<&str>,
+    commit: Option<&str>,
+) -> Result<(PathBuf, Manifest)> {
     let manifest_path = dir.join(MANIFEST_NAME);
     let text = std::fs::read_to_string(&manifest_path)
         .with_context(|| format!("reading {}", manifest_path.display()))?;
-    let mut value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", manifest_path.display()))?;
+    let mut value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", manifest_path.display()))?;
     let obj = value
         .as_object_mut()
         .with_context(|| format!("{} must hold a JSON object", manifest_path.display()))?;
@@ -29,18 +34,25 @@ pub fn build(dir: &Path, out: Option<&Path>, version: Option<&str>, commit: Opti
     if let Some(c) = commit {
         obj.insert("commit".into(), c.into());
     }
-    obj.entry("created_at")
-        .or_insert_with(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true).into());
+    obj.entry("created_at").or_insert_with(|| {
+        chrono::Utc::now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            .into()
+    });
     let bytes = serde_json::to_vec_pretty(&value)?;
     let manifest = Manifest::from_json(&bytes).context("invalid ferry.json")?;
     let tf_dir = dir.join(manifest.terraform_dir());
     if !tf_dir.is_dir() {
-        bail!("terraform_dir {} does not exist in {}", manifest.terraform_dir(), dir.display());
+        bail!(
+            "terraform_dir {} does not exist in {}",
+            manifest.terraform_dir(),
+            dir.display()
+        );
     }
 
-    let out = out
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(format!("{}-{}.zip", manifest.component, manifest.version)));
+    let out = out.map(Path::to_path_buf).unwrap_or_else(|| {
+        PathBuf::from(format!("{}-{}.zip", manifest.component, manifest.version))
+    });
     let mut files = Vec::new();
     collect(dir, dir, &mut files)?;
     files.sort();
@@ -78,7 +90,10 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let name = entry.file_name().to_string_lossy().into_owned();
         let kind = entry.file_type()?;
         if kind.is_symlink() {
-            bail!("{} is a symlink; releases must not contain links", rel.display());
+            bail!(
+                "{} is a symlink; releases must not contain links",
+                rel.display()
+            );
         }
         if kind.is_dir() {
             if name == ".git" || name == ".terraform" {

@@ -70,6 +70,7 @@ pub async fn release(
         .content_type("application/zip")
         .content_length(i64::try_from(local.size)?)
         // S3 verifies this against the bytes it receives; registration records it.
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
         .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(local.sha256))
         .metadata(SHA256_METADATA, &sha_hex)
         .send()
@@ -90,7 +91,10 @@ pub async fn release(
     };
 
     let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.set_message(format!("waiting for {} {} to be registered", key.component, key.version));
+    spinner.set_message(format!(
+        "waiting for {} {} to be registered",
+        key.component, key.version
+    ));
     spinner.enable_steady_tick(Duration::from_millis(100));
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_millis(50);
@@ -137,7 +141,12 @@ fn existing_result(r: &Release) -> ReleaseResult<'static> {
     }
 }
 
-fn report(format: Format, status: &str, r: &ReleaseResult<'_>, rejection: Option<&Rejection>) -> Result<()> {
+fn report(
+    format: Format,
+    status: &str,
+    r: &ReleaseResult<'_>,
+    rejection: Option<&Rejection>,
+) -> Result<()> {
     match format {
         Format::Json => output::json(&ReleaseResult {
             status,
@@ -154,7 +163,10 @@ fn report(format: Format, status: &str, r: &ReleaseResult<'_>, rejection: Option
                 ("rejected", Some(rej)) => {
                     println!("rejected {what}: {} — {}", rej.kind, rej.reason)
                 }
-                ("uploaded", _) => println!("uploaded {what} to {} (not waiting for registration)", r.s3_key),
+                ("uploaded", _) => println!(
+                    "uploaded {what} to {} (not waiting for registration)",
+                    r.s3_key
+                ),
                 _ => println!("uploaded {what}; registration not seen yet (timed out waiting)"),
             }
             Ok(())

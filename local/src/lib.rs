@@ -49,7 +49,12 @@ pub struct LocalStack {
 
 impl LocalStack {
     /// Starts moto on `port`, creates the resources and starts the pump.
-    pub async fn start(moto_program: &str, port: u16, dir: &Path, names: &StackNames) -> Result<Self> {
+    pub async fn start(
+        moto_program: &str,
+        port: u16,
+        dir: &Path,
+        names: &StackNames,
+    ) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let moto = moto::Moto::start(moto_program, port, &dir.join("moto.log")).await?;
         let sdk = ferry_shared::aws::local_sdk_config(&moto.endpoint).await;

@@ -89,14 +89,15 @@ pub fn normalise(event: &mut Value) {
         return;
     };
     for r in records {
-        let Some(obj) = r.as_object_mut() else { continue };
+        let Some(obj) = r.as_object_mut() else {
+            continue;
+        };
         obj.entry("userIdentity")
             .or_insert_with(|| json!({"principalId": "local"}));
         obj.entry("requestParameters")
             .or_insert_with(|| json!({"sourceIPAddress": "127.0.0.1"}));
-        obj.entry("responseElements").or_insert_with(|| {
-            json!({"x-amz-request-id": "local", "x-amz-id-2": "local"})
-        });
+        obj.entry("responseElements")
+            .or_insert_with(|| json!({"x-amz-request-id": "local", "x-amz-id-2": "local"}));
         obj.entry("eventSource").or_insert_with(|| json!("aws:s3"));
         obj.entry("eventVersion").or_insert_with(|| json!("2.1"));
     }

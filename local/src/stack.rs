@@ -69,7 +69,13 @@ impl Clients {
 
 /// Creates (or reuses) the bucket, table and queue and wires bucket → queue. Returns the queue URL.
 pub async fn create(clients: &Clients, names: &StackNames) -> Result<String> {
-    match clients.s3.create_bucket().bucket(&names.bucket).send().await {
+    match clients
+        .s3
+        .create_bucket()
+        .bucket(&names.bucket)
+        .send()
+        .await
+    {
         Ok(_) => {}
         Err(e)
             if e.as_service_error().is_some_and(|s| {
@@ -104,7 +110,8 @@ pub async fn create(clients: &Clients, names: &StackNames) -> Result<String> {
         .attributes
         .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
         .context("queue has no ARN")?;
-    let rule = |name: FilterRuleName, value: &str| FilterRule::builder().name(name).value(value).build();
+    let rule =
+        |name: FilterRuleName, value: &str| FilterRule::builder().name(name).value(value).build();
     let queue = QueueConfiguration::builder()
         .id("register-release")
         .queue_arn(queue_arn)

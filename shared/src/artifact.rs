@@ -79,7 +79,11 @@ impl Artifacts {
     }
 
     /// HEAD the object; `None` when it is gone or (with `if_match`) was replaced since the event.
-    pub async fn head(&self, key: &str, if_match: Option<&str>) -> Result<Option<ObjectInfo>, S3Error> {
+    pub async fn head(
+        &self,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> Result<Option<ObjectInfo>, S3Error> {
         let out = self
             .client
             .head_object()
@@ -94,7 +98,10 @@ impl Artifacts {
             Err(err) if matches!(status_of(&err), Some(404 | 412)) => return Ok(None),
             Err(err) => return Err(sdk_error("HeadObject", &self.bucket, key, err)),
         };
-        let size = out.content_length().and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        let size = out
+            .content_length()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0);
         let etag = out.e_tag().unwrap_or_default().to_owned();
         Ok(Some(ObjectInfo {
             size,
@@ -157,7 +164,11 @@ impl RangeRead for S3Ranges<'_> {
             .get_object()
             .bucket(&a.bucket)
             .key(&self.key)
-            .range(format!("bytes={}-{}", range.start, range.end.saturating_sub(1)))
+            .range(format!(
+                "bytes={}-{}",
+                range.start,
+                range.end.saturating_sub(1)
+            ))
             .if_match(&self.etag)
             .send()
             .await;
@@ -199,7 +210,10 @@ mod tests {
         assert_eq!(verified_sha256(Some(sha), None).as_deref(), Some(hex));
         let mut meta = std::collections::HashMap::new();
         meta.insert(SHA256_METADATA.to_owned(), hex.to_uppercase());
-        assert_eq!(verified_sha256(Some("abc-3"), Some(&meta)).as_deref(), Some(hex));
+        assert_eq!(
+            verified_sha256(Some("abc-3"), Some(&meta)).as_deref(),
+            Some(hex)
+        );
         meta.insert(SHA256_METADATA.to_owned(), "nothex".into());
         assert_eq!(verified_sha256(None, Some(&meta)), None);
     }

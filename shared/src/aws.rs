@@ -8,8 +8,8 @@ pub async fn sdk_config() -> SdkConfig {
 }
 
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
-    let builder = aws_sdk_s3::config::Builder::from(config)
-        .force_path_style(config.endpoint_url().is_some());
+    let builder =
+        aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
@@ -42,7 +42,11 @@ pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(LOCAL_REGION))
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "test", "test", None, None, "ferry-local",
+            "test",
+            "test",
+            None,
+            None,
+            "ferry-local",
         ))
         .load()
         .await

@@ -213,9 +213,11 @@ struct SchemaProbe {
 
 impl Manifest {
     pub fn from_json(bytes: &[u8]) -> Result<Self, ManifestError> {
-        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(ManifestError::Json)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(ManifestError::Json)?;
         // Check the schema first: a future schema's fields must not be judged by this one's rules.
-        let probe: SchemaProbe = serde_json::from_value(value.clone()).map_err(ManifestError::Json)?;
+        let probe: SchemaProbe =
+            serde_json::from_value(value.clone()).map_err(ManifestError::Json)?;
         match probe.schema_version.as_u64() {
             Some(v) if v == u64::from(SCHEMA_VERSION) => {}
             Some(v) => return Err(ManifestError::Schema(v)),
@@ -233,9 +235,8 @@ impl Manifest {
         Version::parse(field("version")?)?;
         let manifest: Manifest = serde_json::from_value(value).map_err(ManifestError::Json)?;
         if let Some(dir) = &manifest.terraform_dir {
-            let escapes = dir.starts_with('/')
-                || dir.contains('\\')
-                || dir.split('/').any(|seg| seg == "..");
+            let escapes =
+                dir.starts_with('/') || dir.contains('\\') || dir.split('/').any(|seg| seg == "..");
             if escapes || dir.is_empty() {
                 return Err(ManifestError::TerraformDir(dir.clone()));
             }
@@ -405,13 +406,19 @@ mod tests {
     fn manifest_errors_name_the_problem() {
         let err = |j| manifest(j).unwrap_err().to_string();
         assert!(err("{").contains("not valid JSON"));
-        assert!(err(r#"{"schema_version":2,"component":"web","version":"1.0.0"}"#)
-            .contains("schema_version 2"));
+        assert!(
+            err(r#"{"schema_version":2,"component":"web","version":"1.0.0"}"#)
+                .contains("schema_version 2")
+        );
         assert!(err(r#"{"component":"web","version":"1.0.0"}"#).contains("not valid JSON"));
-        assert!(err(r#"{"schema_version":1,"component":"Web","version":"1.0.0"}"#)
-            .contains("invalid component name"));
-        assert!(err(r#"{"schema_version":1,"component":"web","version":"1.0"}"#)
-            .contains("invalid version"));
+        assert!(
+            err(r#"{"schema_version":1,"component":"Web","version":"1.0.0"}"#)
+                .contains("invalid component name")
+        );
+        assert!(
+            err(r#"{"schema_version":1,"component":"web","version":"1.0"}"#)
+                .contains("invalid version")
+        );
         assert!(err(r#"{"schema_version":1,"version":"1.0.0"}"#).contains("component"));
         assert!(err(
             r#"{"schema_version":1,"component":"web","version":"1.0.0","terraform_dir":"../x"}"#

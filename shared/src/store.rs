@@ -177,7 +177,11 @@ impl Store {
     }
 
     /// All items under `pk` whose sort key starts with `prefix`.
-    pub(crate) async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+    pub(crate) async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -220,12 +224,13 @@ impl Store {
 
     /// Registers a release unless the version exists. Never changes a registered release.
     pub async fn put_release(&self, release: &Release) -> Result<PutRelease, StoreError> {
-        let manifest = serde_json::to_string(&release.manifest).map_err(|e| StoreError::Corrupt {
-            table: self.table.clone(),
-            pk: component_pk(release.component.as_str()),
-            sk: release_sk(&release.version),
-            why: e.to_string(),
-        })?;
+        let manifest =
+            serde_json::to_string(&release.manifest).map_err(|e| StoreError::Corrupt {
+                table: self.table.clone(),
+                pk: component_pk(release.component.as_str()),
+                sk: release_sk(&release.version),
+                why: e.to_string(),
+            })?;
         let item = self.to_item(&ReleaseItem {
             pk: component_pk(release.component.as_str()),
             sk: release_sk(&release.version),
@@ -270,7 +275,10 @@ impl Store {
     }
 
     /// Releases of a component, newest (semver precedence) first.
-    pub async fn list_releases(&self, component: &ComponentName) -> Result<Vec<Release>, StoreError> {
+    pub async fn list_releases(
+        &self,
+        component: &ComponentName,
+    ) -> Result<Vec<Release>, StoreError> {
         let items = self
             .query_prefix(&component_pk(component.as_str()), "RELEASE#")
             .await?;
@@ -295,7 +303,9 @@ impl Store {
 
     /// Rejections filed under a component segment, newest first.
     pub async fn list_rejections(&self, component: &str) -> Result<Vec<Rejection>, StoreError> {
-        let items = self.query_prefix(&component_pk(component), "REJECTION#").await?;
+        let items = self
+            .query_prefix(&component_pk(component), "REJECTION#")
+            .await?;
         let mut out = items
             .into_iter()
             .map(|item| {
@@ -304,12 +314,16 @@ impl Store {
                     .map_err(|e| self.corrupt(&item, e))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        out.sort_by(|a, b| b.rejected_at.cmp(&a.rejected_at));
+        out.sort_by_key(|r| std::cmp::Reverse(r.rejected_at));
         Ok(out)
     }
 
     /// The rejection of one upload (key + ETag), if any.
-    pub async fn get_rejection(&self, key: &str, etag: &str) -> Result<Option<Rejection>, StoreError> {
+    pub async fn get_rejection(
+        &self,
+        key: &str,
+        etag: &str,
+    ) -> Result<Option<Rejection>, StoreError> {
         let pk = component_pk(crate::model::ReleaseKey::component_segment(key));
         self.get(&pk, &rejection_sk(key, etag))
             .await?
@@ -323,7 +337,10 @@ impl Store {
 }
 
 /// Creates the table Ferry uses (local mode and tests; in AWS template.yaml does it).
-pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), StoreError> {
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<(), StoreError> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     };

@@ -152,17 +152,21 @@ fn find_directory<E: std::error::Error>(
         }
     }
     let eocd_abs = tail.start + eocd_at as u64;
-    if dir.offset.checked_add(dir.size).is_none_or(|end| end > eocd_abs) || eocd_abs > size {
-        return Err(truncated("central directory lies beyond the end of the file"));
+    if dir
+        .offset
+        .checked_add(dir.size)
+        .is_none_or(|end| end > eocd_abs)
+        || eocd_abs > size
+    {
+        return Err(truncated(
+            "central directory lies beyond the end of the file",
+        ));
     }
     Ok(dir)
 }
 
 /// Scans the central directory for `ferry.json` at the zip root.
-fn find_in_directory<E: std::error::Error>(
-    cd: &[u8],
-    entries: u64,
-) -> Result<Entry, ZipError<E>> {
+fn find_in_directory<E: std::error::Error>(cd: &[u8], entries: u64) -> Result<Entry, ZipError<E>> {
     let mut at = 0usize;
     for _ in 0..entries {
         let h = cd
@@ -247,7 +251,9 @@ fn first_entry_if_manifest(head: &Window) -> Option<Entry> {
         uncompressed: u64::from(u32_at(h, 22)),
         local_header: 0,
     };
-    let extra = head.data.get(LFH_LEN + name_len..LFH_LEN + name_len + extra_len)?;
+    let extra = head
+        .data
+        .get(LFH_LEN + name_len..LFH_LEN + name_len + extra_len)?;
     apply_zip64_extra(&mut entry, extra, false);
     Some(entry)
 }
@@ -256,7 +262,7 @@ fn first_entry_if_manifest(head: &Window) -> Option<Entry> {
 fn decode<E: std::error::Error>(entry: &Entry, data: &[u8]) -> Result<Vec<u8>, ZipError<E>> {
     let mut out = Vec::new();
     let read = match entry.method {
-        0 => (&data[..]).take(MANIFEST_CAP + 1).read_to_end(&mut out),
+        0 => data.take(MANIFEST_CAP + 1).read_to_end(&mut out),
         8 => DeflateDecoder::new(data)
             .take(MANIFEST_CAP + 1)
             .read_to_end(&mut out),
@@ -349,7 +355,10 @@ pub async fn read_manifest<R: RangeRead>(
     if guess_end < lfh_start + LFH_LEN as u64 {
         return Err(truncated("ferry.json's local header lies beyond the data"));
     }
-    let window = match head.slice(lfh_start..guess_end).or_else(|| tail.slice(lfh_start..guess_end)) {
+    let window = match head
+        .slice(lfh_start..guess_end)
+        .or_else(|| tail.slice(lfh_start..guess_end))
+    {
         Some(s) => Window {
             start: lfh_start,
             data: s.to_vec(),
@@ -421,7 +430,10 @@ mod tests {
 
     #[tokio::test]
     async fn stored_and_deflated() {
-        for method in [zip::CompressionMethod::Stored, zip::CompressionMethod::Deflated] {
+        for method in [
+            zip::CompressionMethod::Stored,
+            zip::CompressionMethod::Deflated,
+        ] {
             let z = zip_with(&[("main.tf", b"# tf"), ("ferry.json", MANIFEST)], method);
             assert_eq!(extract(z).await.unwrap(), MANIFEST);
         }
@@ -432,12 +444,18 @@ mod tests {
         // Many large incompressible files push the central directory out of the tail window.
         let mut files: Vec<(String, Vec<u8>)> = vec![("ferry.json".into(), MANIFEST.to_vec())];
         for i in 0..3000 {
-            files.push((format!("modules/m{i}/very/long/path/name/to/grow/the/directory.tf"), vec![b'x'; 200]));
+            files.push((
+                format!("modules/m{i}/very/long/path/name/to/grow/the/directory.tf"),
+                vec![b'x'; 200],
+            ));
         }
         let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), &b[..])).collect();
         let z = zip_with(&refs, zip::CompressionMethod::Deflated);
         let size = z.len() as u64;
-        let m = Mem { data: z, reads: AtomicU64::new(0) };
+        let m = Mem {
+            data: z,
+            reads: AtomicU64::new(0),
+        };
         let (bytes, read) = read_manifest(&m, size).await.unwrap();
         assert_eq!(bytes, MANIFEST);
         assert_eq!(m.reads.load(Ordering::Relaxed), 2);
@@ -448,7 +466,10 @@ mod tests {
     async fn manifest_last_with_large_directory_reads_directory() {
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         for i in 0..3000 {
-            files.push((format!("modules/m{i}/very/long/path/name/to/grow/the/directory.tf"), vec![b'x'; 200]));
+            files.push((
+                format!("modules/m{i}/very/long/path/name/to/grow/the/directory.tf"),
+                vec![b'x'; 200],
+            ));
         }
         files.push(("ferry.json".into(), MANIFEST.to_vec()));
         let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), &b[..])).collect();
@@ -458,13 +479,22 @@ mod tests {
 
     #[tokio::test]
     async fn bad_inputs() {
-        assert!(matches!(extract(b"hello world, not a zip at all".to_vec()).await, Err(ZipError::NotAZip)));
-        let z = zip_with(&[("ferry.json", MANIFEST), ("b", &[7u8; 5000])], zip::CompressionMethod::Stored);
+        assert!(matches!(
+            extract(b"hello world, not a zip at all".to_vec()).await,
+            Err(ZipError::NotAZip)
+        ));
+        let z = zip_with(
+            &[("ferry.json", MANIFEST), ("b", &[7u8; 5000])],
+            zip::CompressionMethod::Stored,
+        );
         let cut = z[..z.len() - 30].to_vec();
         assert!(matches!(extract(cut).await, Err(ZipError::Truncated(_))));
         let z = zip_with(&[("main.tf", b"x")], zip::CompressionMethod::Stored);
         assert!(matches!(extract(z).await, Err(ZipError::MissingManifest)));
-        let z = zip_with(&[("sub/ferry.json", MANIFEST)], zip::CompressionMethod::Stored);
+        let z = zip_with(
+            &[("sub/ferry.json", MANIFEST)],
+            zip::CompressionMethod::Stored,
+        );
         assert!(matches!(extract(z).await, Err(ZipError::MissingManifest)));
         let big = vec![b' '; (MANIFEST_CAP + 1) as usize];
         let z = zip_with(&[("ferry.json", &big)], zip::CompressionMethod::Deflated);

@@ -121,8 +121,15 @@ pub async fn register(
     // Pin to the bytes the event is about: if they were replaced, that upload has its own event.
     let if_match = event_etag.map(|e| format!("\"{}\"", etag_unquoted(e)));
     let Some(info) = artifacts.head(key, if_match.as_deref()).await? else {
-        warn!(key, "object gone or replaced since the event; nothing to register");
-        return Ok(outcome(OutcomeKind::Skipped, Some("object gone or replaced".into()), 0));
+        warn!(
+            key,
+            "object gone or replaced since the event; nothing to register"
+        );
+        return Ok(outcome(
+            OutcomeKind::Skipped,
+            Some("object gone or replaced".into()),
+            0,
+        ));
     };
     let etag = etag_unquoted(&info.etag).to_owned();
     let reject = |kind: RejectionKind, reason: String, sha: Option<String>| {
@@ -134,15 +141,23 @@ pub async fn register(
     let key_parts = match ReleaseKey::parse(key) {
         Ok(k) => k,
         Err(e) => {
-            return file_rejection(deps, reject(RejectionKind::InvalidKey, e.to_string(), None), 0)
-                .await
+            return file_rejection(
+                deps,
+                reject(RejectionKind::InvalidKey, e.to_string(), None),
+                0,
+            )
+            .await
         }
     };
     let Some(sha256) = info.sha256.clone() else {
         let why = "no SHA-256 checksum on the object: upload with `ferry release` \
                    (or --checksum-algorithm SHA256)";
-        return file_rejection(deps, reject(RejectionKind::MissingChecksum, why.into(), None), 0)
-            .await;
+        return file_rejection(
+            deps,
+            reject(RejectionKind::MissingChecksum, why.into(), None),
+            0,
+        )
+        .await;
     };
 
     let ranges = artifacts.ranges(key, &info.etag);
@@ -192,8 +207,12 @@ pub async fn register(
             manifest.version,
             manifest.key()
         );
-        return file_rejection(deps, reject(RejectionKind::KeyMismatch, why, Some(sha256)), bytes_read)
-            .await;
+        return file_rejection(
+            deps,
+            reject(RejectionKind::KeyMismatch, why, Some(sha256)),
+            bytes_read,
+        )
+        .await;
     }
 
     let release = Release {
@@ -221,7 +240,12 @@ pub async fn register(
                  were refused — releases are immutable, publish a new version",
                 existing.component, existing.version, existing.sha256, existing.registered_at
             );
-            file_rejection(deps, reject(RejectionKind::Conflict, why, Some(sha256)), bytes_read).await
+            file_rejection(
+                deps,
+                reject(RejectionKind::Conflict, why, Some(sha256)),
+                bytes_read,
+            )
+            .await
         }
     }
 }
@@ -243,8 +267,14 @@ mod tests {
 
     #[test]
     fn keys_are_decoded() {
-        assert_eq!(decode_key("releases%2Fweb%2F1.0.0.zip"), "releases/web/1.0.0.zip");
-        assert_eq!(decode_key("releases/my+app/1.0.0.zip"), "releases/my app/1.0.0.zip");
+        assert_eq!(
+            decode_key("releases%2Fweb%2F1.0.0.zip"),
+            "releases/web/1.0.0.zip"
+        );
+        assert_eq!(
+            decode_key("releases/my+app/1.0.0.zip"),
+            "releases/my app/1.0.0.zip"
+        );
         assert_eq!(decode_key("releases/a%2Bb/1.zip"), "releases/a+b/1.zip");
     }
 

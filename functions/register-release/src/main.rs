@@ -13,9 +13,11 @@ async fn main() -> Result<(), Error> {
         s3: aws::s3_client(&sdk),
         store: Store::new(aws::dynamodb_client(&sdk), table),
     };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<aws_lambda_events::s3::S3Event>| {
-        let deps = &deps;
-        async move { handle(deps, event.payload).await }
-    }))
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<aws_lambda_events::s3::S3Event>| {
+            let deps = &deps;
+            async move { handle(deps, event.payload).await }
+        },
+    ))
     .await
 }

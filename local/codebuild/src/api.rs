@@ -30,36 +30,50 @@ struct ApiError {
 
 impl ApiError {
     fn invalid(message: impl Into<String>) -> Self {
-        Self { kind: "InvalidInputException", message: message.into() }
+        Self {
+            kind: "InvalidInputException",
+            message: message.into(),
+        }
     }
 }
 
 impl From<RunnerError> for ApiError {
     fn from(e: RunnerError) -> Self {
         let kind = match &e {
-            RunnerError::ProjectNotFound(_) | RunnerError::BuildNotFound(_) => "ResourceNotFoundException",
-            RunnerError::ProjectExists(_) => "ResourceAlreadyExistsException",
-            RunnerError::InvalidInput(_) | RunnerError::Buildspec { .. } | RunnerError::Io { .. } => {
-                "InvalidInputException"
+            RunnerError::ProjectNotFound(_) | RunnerError::BuildNotFound(_) => {
+                "ResourceNotFoundException"
             }
+            RunnerError::ProjectExists(_) => "ResourceAlreadyExistsException",
+            RunnerError::InvalidInput(_)
+            | RunnerError::Buildspec { .. }
+            | RunnerError::Io { .. } => "InvalidInputException",
         };
-        Self { kind, message: e.to_string() }
+        Self {
+            kind,
+            message: e.to_string(),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = (StatusCode::BAD_REQUEST, json!({"__type": self.kind, "message": self.message}).to_string())
+        let mut res = (
+            StatusCode::BAD_REQUEST,
+            json!({"__type": self.kind, "message": self.message}).to_string(),
+        )
             .into_response();
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-        res.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(self.kind));
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        res.headers_mut()
+            .insert("x-amzn-errortype", HeaderValue::from_static(self.kind));
         res
     }
 }
 
 fn ok(body: Value) -> Response {
     let mut res = (StatusCode::OK, body.to_string()).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     res
 }
 
@@ -85,7 +99,10 @@ async fn handle(runner: &BuildRunner, headers: &HeaderMap, body: &[u8]) -> Resul
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .and_then(|t| t.strip_prefix(TARGET_PREFIX))
-        .ok_or_else(|| ApiError { kind: "UnknownOperationException", message: "missing X-Amz-Target".into() })?;
+        .ok_or_else(|| ApiError {
+            kind: "UnknownOperationException",
+            message: "missing X-Amz-Target".into(),
+        })?;
     let input: Value = if body.is_empty() {
         json!({})
     } else {
@@ -96,7 +113,9 @@ async fn handle(runner: &BuildRunner, headers: &HeaderMap, body: &[u8]) -> Resul
     };
     match target {
         "StartBuild" => {
-            let build = runner.start_build(StartBuild::from_api_json(&input)?).await?;
+            let build = runner
+                .start_build(StartBuild::from_api_json(&input)?)
+                .await?;
             Ok(json!({ "build": build.to_api_json() }))
         }
         "BatchGetBuilds" => {
@@ -104,7 +123,10 @@ async fn handle(runner: &BuildRunner, headers: &HeaderMap, body: &[u8]) -> Resul
             let (mut builds, mut missing) = (Vec::new(), Vec::new());
             for id in ids {
                 // The SDK and console also pass ARNs; accept both.
-                let key = id.rsplit_once(":build/").map(|(_, id)| id.to_string()).unwrap_or_else(|| id.clone());
+                let key = id
+                    .rsplit_once(":build/")
+                    .map(|(_, id)| id.to_string())
+                    .unwrap_or_else(|| id.clone());
                 match runner.get_build(&key) {
                     Some(b) => builds.push(b.to_api_json()),
                     None => missing.push(id),
@@ -113,7 +135,10 @@ async fn handle(runner: &BuildRunner, headers: &HeaderMap, body: &[u8]) -> Resul
             Ok(json!({ "builds": builds, "buildsNotFound": missing }))
         }
         "StopBuild" => {
-            let id = input.get("id").and_then(Value::as_str).ok_or_else(|| ApiError::invalid("id is required"))?;
+            let id = input
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::invalid("id is required"))?;
             let build = runner.stop_build(id)?;
             Ok(json!({ "build": build.to_api_json() }))
         }
@@ -131,7 +156,10 @@ async fn handle(runner: &BuildRunner, headers: &HeaderMap, body: &[u8]) -> Resul
         "BatchGetProjects" => {
             let (mut projects, mut missing) = (Vec::new(), Vec::new());
             for name in string_list(&input, "names")? {
-                let key = name.rsplit_once(":project/").map(|(_, n)| n.to_string()).unwrap_or_else(|| name.clone());
+                let key = name
+                    .rsplit_once(":project/")
+                    .map(|(_, n)| n.to_string())
+                    .unwrap_or_else(|| name.clone());
                 match runner.get_project(&key) {
                     Some(p) => projects.push(project_json(runner, &p)),
                     None => missing.push(name),
@@ -145,7 +173,10 @@ async fn handle(runner: &BuildRunner, headers: &HeaderMap, body: &[u8]) -> Resul
             let project = runner.create_project(project)?;
             Ok(json!({ "project": project_json(runner, &project) }))
         }
-        other => Err(ApiError { kind: "UnknownOperationException", message: format!("{other} is not supported locally") }),
+        other => Err(ApiError {
+            kind: "UnknownOperationException",
+            message: format!("{other} is not supported locally"),
+        }),
     }
 }
 
@@ -155,14 +186,21 @@ fn string_list(input: &Value, key: &str) -> Result<Vec<String>, ApiError> {
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::invalid(format!("{key} is required")))?
         .iter()
-        .map(|v| v.as_str().map(String::from).ok_or_else(|| ApiError::invalid(format!("{key} must be strings"))))
+        .map(|v| {
+            v.as_str()
+                .map(String::from)
+                .ok_or_else(|| ApiError::invalid(format!("{key} must be strings")))
+        })
         .collect()
 }
 
 /// CreateProject input: `source.buildspec` is inline YAML when it has several lines, else a
 /// path on this machine (CodeBuild reads it from the source; there is no source locally).
 fn project_from_json(input: &Value) -> Result<Project, ApiError> {
-    let name = input.get("name").and_then(Value::as_str).ok_or_else(|| ApiError::invalid("name is required"))?;
+    let name = input
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid("name is required"))?;
     let buildspec = input
         .pointer("/source/buildspec")
         .and_then(Value::as_str)
@@ -177,8 +215,17 @@ fn project_from_json(input: &Value) -> Result<Project, ApiError> {
             .map_err(|e| ApiError::invalid(format!("environment.environmentVariables: {e}")))?,
         None => Vec::new(),
     };
-    let timeout = input.get("timeoutInMinutes").and_then(Value::as_u64).map(|m| Duration::from_secs(m * 60));
-    Ok(Project { name: name.to_string(), buildspec, env, timeout, created: Utc::now() })
+    let timeout = input
+        .get("timeoutInMinutes")
+        .and_then(Value::as_u64)
+        .map(|m| Duration::from_secs(m * 60));
+    Ok(Project {
+        name: name.to_string(),
+        buildspec,
+        env,
+        timeout,
+        created: Utc::now(),
+    })
 }
 
 fn project_json(runner: &BuildRunner, p: &Project) -> Value {

@@ -94,8 +94,9 @@ impl Buildspec {
     /// Parses buildspec YAML (JSON is YAML too).
     pub fn parse(text: &str) -> Result<Self, BuildspecError> {
         let raw: RawBuildspec = serde_norway::from_str(text).map_err(BuildspecError::Yaml)?;
-        let version = scalar_string(&raw.version)
-            .ok_or_else(|| BuildspecError::Invalid("version must be a string such as \"0.2\"".into()))?;
+        let version = scalar_string(&raw.version).ok_or_else(|| {
+            BuildspecError::Invalid("version must be a string such as \"0.2\"".into())
+        })?;
         if version != "0.2" {
             return Err(BuildspecError::Invalid(format!(
                 "buildspec version {version} is not supported (only 0.2)"
@@ -116,10 +117,22 @@ impl Buildspec {
         Ok(Self {
             version,
             env,
-            install: raw.phases.install.map(|p| phase("install", p)).transpose()?,
-            pre_build: raw.phases.pre_build.map(|p| phase("pre_build", p)).transpose()?,
+            install: raw
+                .phases
+                .install
+                .map(|p| phase("install", p))
+                .transpose()?,
+            pre_build: raw
+                .phases
+                .pre_build
+                .map(|p| phase("pre_build", p))
+                .transpose()?,
             build: raw.phases.build.map(|p| phase("build", p)).transpose()?,
-            post_build: raw.phases.post_build.map(|p| phase("post_build", p)).transpose()?,
+            post_build: raw
+                .phases
+                .post_build
+                .map(|p| phase("post_build", p))
+                .transpose()?,
         })
     }
 }
@@ -179,7 +192,9 @@ fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String
             serde_norway::Value::Null => Ok((k, String::new())),
             other => scalar_string(&other)
                 .map(|s| (k.clone(), s))
-                .ok_or_else(|| serde::de::Error::custom(format!("env.variables.{k} must be a scalar"))),
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!("env.variables.{k} must be a scalar"))
+                }),
         })
         .collect()
 }
@@ -229,9 +244,13 @@ artifacts:
 
     #[test]
     fn rejects_map_commands_and_unknown_things() {
-        let err = Buildspec::parse("version: 0.2\nphases:\n  build:\n    commands:\n      - echo a: b\n")
-            .unwrap_err();
-        assert!(err.to_string().contains("phases.build.commands[0]"), "{err}");
+        let err =
+            Buildspec::parse("version: 0.2\nphases:\n  build:\n    commands:\n      - echo a: b\n")
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("phases.build.commands[0]"),
+            "{err}"
+        );
         assert!(Buildspec::parse("version: 0.1\nphases: {}\n").is_err());
         assert!(Buildspec::parse("version: 0.2\nphases:\n  deploy:\n    commands: [x]\n").is_err());
         assert!(Buildspec::parse("version: 0.2\nenv:\n  shell: zsh\n").is_err());
@@ -242,7 +261,10 @@ artifacts:
         let text = include_str!("../../../buildspec/terraform.yml");
         let spec = Buildspec::parse(text).unwrap();
         assert_eq!(spec.env.shell.as_deref(), Some("bash"));
-        assert!(spec.env.exported_variables.contains(&"FERRY_PLAN_SHA256".to_string()));
+        assert!(spec
+            .env
+            .exported_variables
+            .contains(&"FERRY_PLAN_SHA256".to_string()));
         assert!(spec.build.is_some());
     }
 }

@@ -24,6 +24,7 @@ pub use api::{router, serve};
 pub use buildspec::{Buildspec, OnFailure, PhaseSpec};
 pub use error::{BuildspecError, RunnerError};
 pub use model::{
-    Build, BuildPhase, EnvironmentVariable, ExportedEnvironmentVariable, PhaseContext, PhaseType, StatusType,
+    Build, BuildPhase, EnvironmentVariable, ExportedEnvironmentVariable, PhaseContext, PhaseType,
+    StatusType,
 };
 pub use runner::{BuildRunner, BuildspecSource, Project, RunnerConfig, StartBuild};

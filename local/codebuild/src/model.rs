@@ -80,7 +80,10 @@ pub struct BuildPhase {
     pub phase_status: Option<StatusType>,
     #[serde(serialize_with = "epoch_seconds")]
     pub start_time: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_epoch_seconds")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_epoch_seconds"
+    )]
     pub end_time: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_in_seconds: Option<i64>,
@@ -103,7 +106,11 @@ fn plaintext() -> String {
 
 impl EnvironmentVariable {
     pub fn plaintext(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { name: name.into(), value: value.into(), kind: plaintext() }
+        Self {
+            name: name.into(),
+            value: value.into(),
+            kind: plaintext(),
+        }
     }
 }
 
@@ -148,7 +155,10 @@ pub struct Build {
     pub build_number: u64,
     #[serde(serialize_with = "epoch_seconds")]
     pub start_time: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_epoch_seconds")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_epoch_seconds"
+    )]
     pub end_time: Option<DateTime<Utc>>,
     pub current_phase: PhaseType,
     pub build_status: StatusType,
@@ -271,14 +281,20 @@ mod tests {
                 duration_in_seconds: Some(0),
                 contexts: vec![],
             }],
-            source: BuildSource { kind: "NO_SOURCE".into() },
+            source: BuildSource {
+                kind: "NO_SOURCE".into(),
+            },
             environment: BuildEnvironment {
                 kind: "LINUX_CONTAINER".into(),
                 image: "local".into(),
                 compute_type: "BUILD_GENERAL1_SMALL".into(),
                 environment_variables: vec![EnvironmentVariable::plaintext("A", "1")],
             },
-            logs: BuildLogs { group_name: "g".into(), stream_name: "s".into(), deep_link: "file:///x".into() },
+            logs: BuildLogs {
+                group_name: "g".into(),
+                stream_name: "s".into(),
+                deep_link: "file:///x".into(),
+            },
             timeout_in_minutes: 60,
             build_complete: true,
             initiator: "ferry".into(),
@@ -297,7 +313,10 @@ mod tests {
         assert_eq!(v["currentPhase"], "COMPLETED");
         assert_eq!(v["startTime"], 1_700_000_000.5);
         assert_eq!(v["phases"][0]["phaseType"], "BUILD");
-        assert_eq!(v["environment"]["environmentVariables"][0]["type"], "PLAINTEXT");
+        assert_eq!(
+            v["environment"]["environmentVariables"][0]["type"],
+            "PLAINTEXT"
+        );
         assert_eq!(v["exportedEnvironmentVariables"][0]["name"], "X");
         assert!(v.get("logPath").is_none());
     }

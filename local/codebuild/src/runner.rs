@@ -89,12 +89,16 @@ pub struct StartBuild {
 
 impl StartBuild {
     pub fn new(project_name: impl Into<String>) -> Self {
-        Self { project_name: project_name.into(), ..Self::default() }
+        Self {
+            project_name: project_name.into(),
+            ..Self::default()
+        }
     }
 
     /// Adds a PLAINTEXT environment variable override.
     pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env_overrides.push(EnvironmentVariable::plaintext(name, value));
+        self.env_overrides
+            .push(EnvironmentVariable::plaintext(name, value));
         self
     }
 
@@ -122,7 +126,9 @@ impl StartBuild {
         let key = |camel: &str| -> String {
             if pascal {
                 let mut c = camel.chars();
-                c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect())
+                    .unwrap_or_default()
             } else {
                 camel.to_string()
             }
@@ -130,17 +136,23 @@ impl StartBuild {
         let project_name = v
             .get(key("projectName"))
             .and_then(Value::as_str)
-            .ok_or_else(|| RunnerError::InvalidInput(format!("{} is required", key("projectName"))))?
+            .ok_or_else(|| {
+                RunnerError::InvalidInput(format!("{} is required", key("projectName")))
+            })?
             .to_string();
         let mut env_overrides = Vec::new();
         if let Some(list) = v.get(key("environmentVariablesOverride")) {
             let list = list.as_array().ok_or_else(|| {
-                RunnerError::InvalidInput(format!("{} must be a list", key("environmentVariablesOverride")))
+                RunnerError::InvalidInput(format!(
+                    "{} must be a list",
+                    key("environmentVariablesOverride")
+                ))
             })?;
             for item in list {
                 let field = |f: &str| item.get(key(f)).and_then(Value::as_str);
-                let name = field("name")
-                    .ok_or_else(|| RunnerError::InvalidInput("environment variable without a name".into()))?;
+                let name = field("name").ok_or_else(|| {
+                    RunnerError::InvalidInput("environment variable without a name".into())
+                })?;
                 let value = field("value").unwrap_or_default();
                 let kind = field("type").unwrap_or("PLAINTEXT");
                 env_overrides.push(EnvironmentVariable {
@@ -153,16 +165,22 @@ impl StartBuild {
         let timeout = match v.get(key("timeoutInMinutesOverride")) {
             None | Some(Value::Null) => None,
             Some(t) => {
-                let minutes = t.as_u64().filter(|m| (5..=2160).contains(m)).ok_or_else(|| {
-                    RunnerError::InvalidInput("timeoutInMinutesOverride must be 5..2160".into())
-                })?;
+                let minutes = t
+                    .as_u64()
+                    .filter(|m| (5..=2160).contains(m))
+                    .ok_or_else(|| {
+                        RunnerError::InvalidInput("timeoutInMinutesOverride must be 5..2160".into())
+                    })?;
                 Some(Duration::from_secs(minutes * 60))
             }
         };
         Ok(Self {
             project_name,
             env_overrides,
-            buildspec_override: v.get(key("buildspecOverride")).and_then(Value::as_str).map(String::from),
+            buildspec_override: v
+                .get(key("buildspecOverride"))
+                .and_then(Value::as_str)
+                .map(String::from),
             timeout,
             initiator: None,
         })
@@ -201,9 +219,17 @@ struct BuildEntry {
 impl BuildRunner {
     pub fn new(config: RunnerConfig) -> Result<Self, RunnerError> {
         for dir in [&config.work_root, &config.log_dir] {
-            std::fs::create_dir_all(dir).map_err(|source| RunnerError::Io { path: dir.clone(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| RunnerError::Io {
+                path: dir.clone(),
+                source,
+            })?;
         }
-        Ok(Self { inner: Arc::new(Inner { config, state: Mutex::new(State::default()) }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                state: Mutex::new(State::default()),
+            }),
+        })
     }
 
     pub fn config(&self) -> &RunnerConfig {
@@ -226,7 +252,10 @@ impl BuildRunner {
         let project = Project {
             name: name.to_string(),
             buildspec: BuildspecSource::File(buildspec_path.into()),
-            env: env.into_iter().map(|(k, v)| EnvironmentVariable::plaintext(k, v)).collect(),
+            env: env
+                .into_iter()
+                .map(|(k, v)| EnvironmentVariable::plaintext(k, v))
+                .collect(),
             timeout: None,
             created: Utc::now(),
         };
@@ -240,15 +269,28 @@ impl BuildRunner {
 
     fn put_project(&self, project: Project, replace: bool) -> Result<Project, RunnerError> {
         if project.name.is_empty() || project.name.contains(':') || project.name.contains('/') {
-            return Err(RunnerError::InvalidInput(format!("invalid project name '{}'", project.name)));
+            return Err(RunnerError::InvalidInput(format!(
+                "invalid project name '{}'",
+                project.name
+            )));
         }
         load_buildspec(&project.buildspec)?;
         let mut state = self.lock();
         if !replace && state.projects.contains_key(&project.name) {
             return Err(RunnerError::ProjectExists(project.name));
         }
-        let builds = state.projects.remove(&project.name).map(|old| old.builds).unwrap_or_default();
-        state.projects.insert(project.name.clone(), ProjectEntry { project: project.clone(), builds });
+        let builds = state
+            .projects
+            .remove(&project.name)
+            .map(|old| old.builds)
+            .unwrap_or_default();
+        state.projects.insert(
+            project.name.clone(),
+            ProjectEntry {
+                project: project.clone(),
+                builds,
+            },
+        );
         Ok(project)
     }
 
@@ -278,14 +320,26 @@ impl BuildRunner {
             None => load_buildspec(&project.buildspec)?,
         };
         let config = &self.inner.config;
-        let timeout = request.timeout.or(project.timeout).unwrap_or(config.default_timeout);
+        let timeout = request
+            .timeout
+            .or(project.timeout)
+            .unwrap_or(config.default_timeout);
         let uuid = uuid::Uuid::new_v4().to_string();
         let id = format!("{}:{uuid}", project.name);
-        let arn = format!("arn:aws:codebuild:{}:{}:build/{id}", config.region, config.account_id);
+        let arn = format!(
+            "arn:aws:codebuild:{}:{}:build/{id}",
+            config.region, config.account_id
+        );
         let log_dir = config.log_dir.join(&project.name);
-        std::fs::create_dir_all(&log_dir).map_err(|source| RunnerError::Io { path: log_dir.clone(), source })?;
+        std::fs::create_dir_all(&log_dir).map_err(|source| RunnerError::Io {
+            path: log_dir.clone(),
+            source,
+        })?;
         let log_path = log_dir.join(format!("{uuid}.log"));
-        let log = LogSink::to_file(&log_path).map_err(|source| RunnerError::Io { path: log_path.clone(), source })?;
+        let log = LogSink::to_file(&log_path).map_err(|source| RunnerError::Io {
+            path: log_path.clone(),
+            source,
+        })?;
 
         // Precedence as in CodeBuild: StartBuild overrides > project > buildspec env.
         let mut shown_env = project.env.clone();
@@ -319,7 +373,9 @@ impl BuildRunner {
                     duration_in_seconds: Some(0),
                     contexts: vec![],
                 }],
-                source: BuildSource { kind: "NO_SOURCE".into() },
+                source: BuildSource {
+                    kind: "NO_SOURCE".into(),
+                },
                 environment: BuildEnvironment {
                     kind: "LINUX_CONTAINER".into(),
                     image: "ferry-local-bash".into(),
@@ -333,33 +389,68 @@ impl BuildRunner {
                 },
                 timeout_in_minutes: timeout.as_secs().div_ceil(60),
                 build_complete: false,
-                initiator: request.initiator.clone().unwrap_or_else(|| "ferry-local".into()),
+                initiator: request
+                    .initiator
+                    .clone()
+                    .unwrap_or_else(|| "ferry-local".into()),
                 exported_environment_variables: vec![],
                 log_path,
             };
             let (tx, _) = watch::channel(build.clone());
-            state.builds.insert(id.clone(), BuildEntry { tx: tx.clone(), cancel: cancel.clone(), log: log.clone() });
+            state.builds.insert(
+                id.clone(),
+                BuildEntry {
+                    tx: tx.clone(),
+                    cancel: cancel.clone(),
+                    log: log.clone(),
+                },
+            );
             (build, tx)
         };
         let (snapshot, tx) = build;
 
-        let mut env: BTreeMap<String, String> =
-            if config.inherit_env { std::env::vars().collect() } else { BTreeMap::new() };
+        let mut env: BTreeMap<String, String> = if config.inherit_env {
+            std::env::vars().collect()
+        } else {
+            BTreeMap::new()
+        };
         env.extend(config.base_env.clone());
-        env.entry("AWS_REGION".into()).or_insert_with(|| config.region.clone());
-        env.entry("AWS_DEFAULT_REGION".into()).or_insert_with(|| config.region.clone());
+        env.entry("AWS_REGION".into())
+            .or_insert_with(|| config.region.clone());
+        env.entry("AWS_DEFAULT_REGION".into())
+            .or_insert_with(|| config.region.clone());
         env.extend(spec.env.variables.clone());
-        env.extend(project.env.iter().map(|v| (v.name.clone(), v.value.clone())));
-        env.extend(request.env_overrides.iter().map(|v| (v.name.clone(), v.value.clone())));
+        env.extend(
+            project
+                .env
+                .iter()
+                .map(|v| (v.name.clone(), v.value.clone())),
+        );
+        env.extend(
+            request
+                .env_overrides
+                .iter()
+                .map(|v| (v.name.clone(), v.value.clone())),
+        );
         env.insert("CODEBUILD_BUILD_ID".into(), id.clone());
         env.insert("CODEBUILD_BUILD_ARN".into(), arn);
-        env.insert("CODEBUILD_BUILD_NUMBER".into(), snapshot.build_number.to_string());
+        env.insert(
+            "CODEBUILD_BUILD_NUMBER".into(),
+            snapshot.build_number.to_string(),
+        );
         env.insert("CODEBUILD_INITIATOR".into(), snapshot.initiator.clone());
         env.insert("CODEBUILD_LOG_PATH".into(), uuid);
         env.insert("CODEBUILD_BUILD_SUCCEEDING".into(), "1".into());
 
         info!(build_id = %id, project = %project.name, "build started");
-        let job = Job { spec, env, timeout, cancel, rec: Recorder { tx, log }, config: config.clone() };
+        let job = Job {
+            spec,
+            env,
+            timeout,
+            cancel,
+            rec: Recorder { tx, log },
+            config: config.clone(),
+        };
         tokio::spawn(job.run());
         Ok(snapshot)
     }
@@ -378,7 +469,10 @@ impl BuildRunner {
     pub async fn wait_build(&self, id: &str) -> Result<Build, RunnerError> {
         let mut rx = {
             let state = self.lock();
-            let entry = state.builds.get(id).ok_or_else(|| RunnerError::BuildNotFound(id.to_string()))?;
+            let entry = state
+                .builds
+                .get(id)
+                .ok_or_else(|| RunnerError::BuildNotFound(id.to_string()))?;
             entry.tx.subscribe()
         };
         // The sender lives in the runner's map for as long as the runner, so this cannot close
@@ -390,7 +484,10 @@ impl BuildRunner {
     /// Stops a running build (STOPPED); returns its current snapshot.
     pub fn stop_build(&self, id: &str) -> Result<Build, RunnerError> {
         let state = self.lock();
-        let entry = state.builds.get(id).ok_or_else(|| RunnerError::BuildNotFound(id.to_string()))?;
+        let entry = state
+            .builds
+            .get(id)
+            .ok_or_else(|| RunnerError::BuildNotFound(id.to_string()))?;
         entry.cancel.cancel();
         let build = entry.tx.borrow().clone();
         Ok(build)
@@ -399,7 +496,10 @@ impl BuildRunner {
     /// Build ids of a project, newest first (CodeBuild's default order).
     pub fn list_builds_for_project(&self, project: &str) -> Result<Vec<String>, RunnerError> {
         let state = self.lock();
-        let entry = state.projects.get(project).ok_or_else(|| RunnerError::ProjectNotFound(project.to_string()))?;
+        let entry = state
+            .projects
+            .get(project)
+            .ok_or_else(|| RunnerError::ProjectNotFound(project.to_string()))?;
         Ok(entry.builds.iter().rev().cloned().collect())
     }
 
@@ -422,12 +522,20 @@ impl BuildRunner {
 fn load_buildspec(source: &BuildspecSource) -> Result<Buildspec, RunnerError> {
     match source {
         BuildspecSource::File(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| RunnerError::Io { path: path.clone(), source })?;
-            Buildspec::parse(&text)
-                .map_err(|source| RunnerError::Buildspec { path: path.display().to_string(), source })
+            let text = std::fs::read_to_string(path).map_err(|source| RunnerError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            Buildspec::parse(&text).map_err(|source| RunnerError::Buildspec {
+                path: path.display().to_string(),
+                source,
+            })
         }
         BuildspecSource::Inline(text) => {
-            Buildspec::parse(text).map_err(|source| RunnerError::Buildspec { path: "(inline)".into(), source })
+            Buildspec::parse(text).map_err(|source| RunnerError::Buildspec {
+                path: "(inline)".into(),
+                source,
+            })
         }
     }
 }
@@ -440,7 +548,10 @@ struct Recorder {
 
 impl Recorder {
     fn say(&self, msg: &str) {
-        self.log.line(&format!("[Container] {} {msg}", Utc::now().format("%Y/%m/%d %H:%M:%S%.3f")));
+        self.log.line(&format!(
+            "[Container] {} {msg}",
+            Utc::now().format("%Y/%m/%d %H:%M:%S%.3f")
+        ));
     }
 
     fn enter(&self, phase: PhaseType) {
@@ -473,7 +584,11 @@ impl Recorder {
             }
         });
         if let Some(phase) = closed {
-            self.say(&format!("Phase complete: {} State: {}", phase.as_str(), status.as_str()));
+            self.say(&format!(
+                "Phase complete: {} State: {}",
+                phase.as_str(),
+                status.as_str()
+            ));
         }
     }
 }
@@ -497,22 +612,44 @@ enum Ending {
 
 impl Job {
     async fn run(self) {
-        let Job { spec, env, timeout, cancel, rec, config } = self;
+        let Job {
+            spec,
+            env,
+            timeout,
+            cancel,
+            rec,
+            config,
+        } = self;
         rec.enter(PhaseType::Provisioning);
         let dirs = (
-            tempfile::Builder::new().prefix("src-").tempdir_in(&config.work_root),
-            tempfile::Builder::new().prefix("ctl-").tempdir_in(&config.work_root),
+            tempfile::Builder::new()
+                .prefix("src-")
+                .tempdir_in(&config.work_root),
+            tempfile::Builder::new()
+                .prefix("ctl-")
+                .tempdir_in(&config.work_root),
         );
         let (src, ctl) = match dirs {
             (Ok(src), Ok(ctl)) => (src, ctl),
             (Err(e), _) | (_, Err(e)) => {
-                rec.finish(StatusType::Fault, Some(context("CLIENT_ERROR", &format!("cannot create scratch dir: {e}"))));
+                rec.finish(
+                    StatusType::Fault,
+                    Some(context(
+                        "CLIENT_ERROR",
+                        &format!("cannot create scratch dir: {e}"),
+                    )),
+                );
                 return complete(&rec, StatusType::Fault, vec![]);
             }
         };
         let mut env = env;
         env.insert("CODEBUILD_SRC_DIR".into(), src.path().display().to_string());
-        let mut shell = Shell::new(env, src.path().to_path_buf(), ctl.path().to_path_buf(), rec.log.clone());
+        let mut shell = Shell::new(
+            env,
+            src.path().to_path_buf(),
+            ctl.path().to_path_buf(),
+            rec.log.clone(),
+        );
         rec.finish(StatusType::Succeeded, None);
 
         let ending = tokio::select! {
@@ -533,7 +670,10 @@ impl Job {
                 StatusType::Fault
             }
             Ending::Stopped => {
-                rec.finish(StatusType::Stopped, Some(context("BUILD_STOPPED", "Build was stopped")));
+                rec.finish(
+                    StatusType::Stopped,
+                    Some(context("BUILD_STOPPED", "Build was stopped")),
+                );
                 StatusType::Stopped
             }
             Ending::TimedOut => {
@@ -549,7 +689,10 @@ impl Job {
         if matches!(ending, Ending::Ran { .. }) && !spec.env.exported_variables.is_empty() {
             match shell.read_vars(&spec.env.exported_variables).await {
                 Ok(vars) => {
-                    exported = vars.into_iter().map(|(name, value)| ExportedEnvironmentVariable { name, value }).collect()
+                    exported = vars
+                        .into_iter()
+                        .map(|(name, value)| ExportedEnvironmentVariable { name, value })
+                        .collect()
                 }
                 Err(e) => warn!(error = %e, "cannot read exported variables"),
             }
@@ -586,7 +729,13 @@ async fn run_phases(spec: &Buildspec, shell: &mut Shell, rec: &Recorder) -> Endi
             rec.finish(StatusType::Succeeded, None);
             continue;
         };
-        if let Err(e) = shell.internal(&format!("export CODEBUILD_BUILD_SUCCEEDING={}", if failed { 0 } else { 1 })).await {
+        if let Err(e) = shell
+            .internal(&format!(
+                "export CODEBUILD_BUILD_SUCCEEDING={}",
+                if failed { 0 } else { 1 }
+            ))
+            .await
+        {
             return Ending::Fault(e.to_string());
         }
         match run_phase(phase_spec, shell, rec).await {
@@ -636,7 +785,10 @@ async fn run_commands(
                 "Error while executing command: {}. Reason: exit status {rc}",
                 first_line(command)
             );
-            rec.say(&format!("Command did not exit successfully {} exit status {rc}", first_line(command)));
+            rec.say(&format!(
+                "Command did not exit successfully {} exit status {rc}",
+                first_line(command)
+            ));
             return Ok(Some(context("COMMAND_EXECUTION_ERROR", &msg)));
         }
     }
@@ -648,7 +800,10 @@ fn first_line(command: &str) -> &str {
 }
 
 fn context(code: &str, message: &str) -> PhaseContext {
-    PhaseContext { status_code: code.into(), message: message.into() }
+    PhaseContext {
+        status_code: code.into(),
+        message: message.into(),
+    }
 }
 
 fn complete(rec: &Recorder, status: StatusType, exported: Vec<ExportedEnvironmentVariable>) {

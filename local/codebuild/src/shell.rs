@@ -39,8 +39,16 @@ struct LogInner {
 
 impl LogSink {
     pub fn to_file(path: &Path) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Self { inner: Arc::new(Mutex::new(LogInner { text: String::new(), file: Some(file) })) })
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            inner: Arc::new(Mutex::new(LogInner {
+                text: String::new(),
+                file: Some(file),
+            })),
+        })
     }
 
     pub fn line(&self, line: &str) {
@@ -55,7 +63,10 @@ impl LogSink {
     }
 
     pub fn text(&self) -> String {
-        self.inner.lock().map(|i| i.text.clone()).unwrap_or_default()
+        self.inner
+            .lock()
+            .map(|i| i.text.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -94,15 +105,30 @@ impl Drop for Live {
 impl Shell {
     /// Prepares a shell running in `workdir` with exactly `env`; `ctl` is a private scratch
     /// directory for command files and snapshots. bash starts lazily on the first command.
-    pub fn new(env: BTreeMap<String, String>, workdir: PathBuf, ctl: PathBuf, log: LogSink) -> Self {
-        Self { env, workdir, ctl, nonce: format!("__ferry_{}", uuid::Uuid::new_v4().simple()), log, seq: 0, live: None }
+    pub fn new(
+        env: BTreeMap<String, String>,
+        workdir: PathBuf,
+        ctl: PathBuf,
+        log: LogSink,
+    ) -> Self {
+        Self {
+            env,
+            workdir,
+            ctl,
+            nonce: format!("__ferry_{}", uuid::Uuid::new_v4().simple()),
+            log,
+            seq: 0,
+            live: None,
+        }
     }
 
     /// Runs one buildspec command; returns its exit status (bash's, if it ended the shell).
     pub async fn run(&mut self, command: &str) -> Result<i32, ShellError> {
         self.seq += 1;
         let file = self.ctl.join(format!("cmd-{}.sh", self.seq));
-        tokio::fs::write(&file, command).await.map_err(ShellError::Io)?;
+        tokio::fs::write(&file, command)
+            .await
+            .map_err(ShellError::Io)?;
         // Options are reset around every command: in CodeBuild each command is its own script,
         // so a `set -e` in one must not change how the next one fails.
         let line = format!(
@@ -126,13 +152,20 @@ impl Shell {
     }
 
     /// The current values of `names` that are set in the shell.
-    pub async fn read_vars(&mut self, names: &[String]) -> Result<Vec<(String, String)>, ShellError> {
+    pub async fn read_vars(
+        &mut self,
+        names: &[String],
+    ) -> Result<Vec<(String, String)>, ShellError> {
         let out = self.ctl.join("exported");
         let valid: Vec<&String> = names.iter().filter(|n| is_identifier(n)).collect();
         if valid.is_empty() {
             return Ok(Vec::new());
         }
-        let list = valid.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" ");
+        let list = valid
+            .iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         let code = format!(
             "for __ferry_n in {list}; do if [ -n \"${{!__ferry_n+x}}\" ]; then printf '%s\\0%s\\0' \"$__ferry_n\" \"${{!__ferry_n}}\"; fi; done > {}",
             sh_quote(&out.to_string_lossy())
@@ -205,12 +238,24 @@ impl Shell {
             .kill_on_drop(true)
             .spawn()
             .map_err(ShellError::Spawn)?;
-        let pgid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
-        let (Some(mut stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take()) else {
-            return Err(ShellError::Spawn(std::io::Error::other("bash stdio not captured")));
+        let pgid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw);
+        let (Some(mut stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(ShellError::Spawn(std::io::Error::other(
+                "bash stdio not captured",
+            )));
         };
         let (tx, events) = mpsc::unbounded_channel();
-        tokio::spawn(read_output(stdout, self.nonce.clone(), self.log.clone(), tx));
+        tokio::spawn(read_output(
+            stdout,
+            self.nonce.clone(),
+            self.log.clone(),
+            tx,
+        ));
         // bash's own errors before `exec 2>&1` (there should be none) still reach the log.
         let log = self.log.clone();
         tokio::spawn(async move {
@@ -226,8 +271,16 @@ impl Shell {
             "exec 2>&1; __ferry_nonce={nonce}; if [ -f {ctl}/state.env ]; then . {ctl}/state.env 2>/dev/null; cd \"$(cat {ctl}/state.cwd)\" 2>/dev/null; fi\n",
             nonce = sh_quote(&self.nonce),
         );
-        stdin.write_all(prologue.as_bytes()).await.map_err(ShellError::Io)?;
-        Ok(Live { child, stdin, events, pgid })
+        stdin
+            .write_all(prologue.as_bytes())
+            .await
+            .map_err(ShellError::Io)?;
+        Ok(Live {
+            child,
+            stdin,
+            events,
+            pgid,
+        })
     }
 }
 
@@ -268,7 +321,10 @@ async fn read_output(
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1)
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
 }
 
 fn is_identifier(name: &str) -> bool {

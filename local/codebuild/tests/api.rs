@@ -10,7 +10,9 @@ use common::{runner_with, wait};
 use ferry_codebuild::BuildRunner;
 
 async fn serve(runner: &BuildRunner) -> aws_sdk_codebuild::Client {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(ferry_codebuild::serve(runner.clone(), listener));
     let config = aws_config::defaults(BehaviorVersion::latest())
@@ -31,7 +33,9 @@ async fn start_build_and_batch_get_builds_through_the_sdk() {
         "version: 0.2\nenv:\n  exported-variables: [GREETING]\nphases:\n  build:\n    commands:\n      - export GREETING=\"hello $WHO\"\n",
     )
     .expect("write buildspec");
-    runner.register_project("greeter", &buildspec, [("WHO", "project")]).expect("register");
+    runner
+        .register_project("greeter", &buildspec, [("WHO", "project")])
+        .expect("register");
     let client = serve(&runner).await;
 
     let started = client
@@ -48,11 +52,21 @@ async fn start_build_and_batch_get_builds_through_the_sdk() {
         .send()
         .await
         .expect("StartBuild");
-    let id = started.build_value().and_then(|b| b.id()).expect("build id").to_string();
+    let id = started
+        .build_value()
+        .and_then(|b| b.id())
+        .expect("build id")
+        .to_string();
     assert!(id.starts_with("greeter:"));
 
     wait(&runner, &id, Duration::from_secs(60)).await;
-    let got = client.batch_get_builds().ids(&id).ids("greeter:missing").send().await.expect("BatchGetBuilds");
+    let got = client
+        .batch_get_builds()
+        .ids(&id)
+        .ids("greeter:missing")
+        .send()
+        .await
+        .expect("BatchGetBuilds");
     assert_eq!(got.builds_not_found(), ["greeter:missing".to_string()]);
     let build = &got.builds()[0];
     assert_eq!(build.build_status(), Some(&StatusType::Succeeded));
@@ -64,19 +78,49 @@ async fn start_build_and_batch_get_builds_through_the_sdk() {
     let exported = build.exported_environment_variables();
     assert_eq!(exported[0].name(), Some("GREETING"));
     assert_eq!(exported[0].value(), Some("hello ferry"));
-    let phases: Vec<_> = build.phases().iter().filter_map(|p| p.phase_type().map(|t| t.as_str().to_string())).collect();
-    for phase in ["SUBMITTED", "PROVISIONING", "BUILD", "FINALIZING", "COMPLETED"] {
-        assert!(phases.iter().any(|p| p == phase), "{phase} missing from {phases:?}");
+    let phases: Vec<_> = build
+        .phases()
+        .iter()
+        .filter_map(|p| p.phase_type().map(|t| t.as_str().to_string()))
+        .collect();
+    for phase in [
+        "SUBMITTED",
+        "PROVISIONING",
+        "BUILD",
+        "FINALIZING",
+        "COMPLETED",
+    ] {
+        assert!(
+            phases.iter().any(|p| p == phase),
+            "{phase} missing from {phases:?}"
+        );
     }
-    assert!(build.logs().and_then(|l| l.deep_link()).is_some_and(|l| l.starts_with("file://")));
+    assert!(build
+        .logs()
+        .and_then(|l| l.deep_link())
+        .is_some_and(|l| l.starts_with("file://")));
 
-    let ids = client.list_builds_for_project().project_name("greeter").send().await.expect("list");
-    assert_eq!(ids.ids(), [id.clone()]);
-    let projects = client.batch_get_projects().names("greeter").names("nope").send().await.expect("projects");
+    let ids = client
+        .list_builds_for_project()
+        .project_name("greeter")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(ids.ids(), std::slice::from_ref(&id));
+    let projects = client
+        .batch_get_projects()
+        .names("greeter")
+        .names("nope")
+        .send()
+        .await
+        .expect("projects");
     assert_eq!(projects.projects()[0].name(), Some("greeter"));
     assert_eq!(projects.projects_not_found(), ["nope".to_string()]);
     let stopped = client.stop_build().id(&id).send().await.expect("StopBuild");
-    assert_eq!(stopped.build_value().and_then(|b| b.build_status()), Some(&StatusType::Succeeded));
+    assert_eq!(
+        stopped.build_value().and_then(|b| b.build_status()),
+        Some(&StatusType::Succeeded)
+    );
 }
 
 #[tokio::test]
@@ -84,11 +128,22 @@ async fn unknown_project_is_resource_not_found_and_create_project_works() {
     let (runner, _dir) = runner_with(|_| {});
     let client = serve(&runner).await;
 
-    let err = client.start_build().project_name("nope").send().await.expect_err("unknown project");
+    let err = client
+        .start_build()
+        .project_name("nope")
+        .send()
+        .await
+        .expect_err("unknown project");
     let err = err.into_service_error();
     assert!(err.is_resource_not_found_exception(), "{err:?}");
 
-    let err = client.stop_build().id("nope:1").send().await.expect_err("unknown build").into_service_error();
+    let err = client
+        .stop_build()
+        .id("nope:1")
+        .send()
+        .await
+        .expect_err("unknown build")
+        .into_service_error();
     assert!(err.is_resource_not_found_exception(), "{err:?}");
 
     client
@@ -135,16 +190,32 @@ async fn unknown_project_is_resource_not_found_and_create_project_works() {
         .into_service_error();
     assert!(again.is_resource_already_exists_exception(), "{again:?}");
 
-    let started = client.start_build().project_name("inline").send().await.expect("StartBuild");
-    let id = started.build_value().and_then(|b| b.id()).expect("id").to_string();
+    let started = client
+        .start_build()
+        .project_name("inline")
+        .send()
+        .await
+        .expect("StartBuild");
+    let id = started
+        .build_value()
+        .and_then(|b| b.id())
+        .expect("id")
+        .to_string();
     let build = wait(&runner, &id, Duration::from_secs(60)).await;
     assert_eq!(build.build_status, ferry_codebuild::StatusType::Failed);
-    let got = client.batch_get_builds().ids(&id).send().await.expect("BatchGetBuilds");
+    let got = client
+        .batch_get_builds()
+        .ids(&id)
+        .send()
+        .await
+        .expect("BatchGetBuilds");
     let phase = got.builds()[0]
         .phases()
         .iter()
         .find(|p| p.phase_type().map(|t| t.as_str()) == Some("BUILD"))
         .expect("BUILD phase");
     assert_eq!(phase.phase_status(), Some(&StatusType::Failed));
-    assert!(phase.contexts()[0].message().is_some_and(|m| m.contains("exit status 4")));
+    assert!(phase.contexts()[0]
+        .message()
+        .is_some_and(|m| m.contains("exit status 4")));
 }

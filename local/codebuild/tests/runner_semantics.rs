@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::{runner_with, wait};
-use ferry_codebuild::{Build, BuildRunner, BuildspecSource, PhaseType, Project, StartBuild, StatusType};
+use ferry_codebuild::{
+    Build, BuildRunner, BuildspecSource, PhaseType, Project, StartBuild, StatusType,
+};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -16,7 +18,10 @@ fn project(runner: &BuildRunner, buildspec: &str, env: &[(&str, &str)]) -> Strin
         .create_project(Project {
             name: name.clone(),
             buildspec: BuildspecSource::Inline(buildspec.to_string()),
-            env: env.iter().map(|(k, v)| ferry_codebuild::EnvironmentVariable::plaintext(*k, *v)).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ferry_codebuild::EnvironmentVariable::plaintext(*k, *v))
+                .collect(),
             timeout: None,
             created: Utc::now(),
         })
@@ -33,7 +38,11 @@ async fn run(runner: &BuildRunner, request: StartBuild) -> (Build, String) {
 }
 
 fn phase_status(build: &Build, phase: PhaseType) -> Option<StatusType> {
-    build.phases.iter().find(|p| p.phase_type == phase).and_then(|p| p.phase_status)
+    build
+        .phases
+        .iter()
+        .find(|p| p.phase_type == phase)
+        .and_then(|p| p.phase_status)
 }
 
 #[tokio::test]
@@ -73,7 +82,10 @@ phases:
     assert_eq!(build.current_phase, PhaseType::Completed);
     assert!(build.end_time.is_some() && build.build_complete);
     assert!(build.log_path.exists());
-    assert_eq!(std::fs::read_to_string(&build.log_path).expect("log file"), log);
+    assert_eq!(
+        std::fs::read_to_string(&build.log_path).expect("log file"),
+        log
+    );
 }
 
 #[tokio::test]
@@ -99,11 +111,26 @@ phases:
     );
     let (build, log) = run(&runner, StartBuild::new(&name)).await;
     assert_eq!(build.build_status, StatusType::Failed);
-    assert_eq!(phase_status(&build, PhaseType::Build), Some(StatusType::Failed));
-    assert_eq!(phase_status(&build, PhaseType::PostBuild), Some(StatusType::Succeeded));
-    let ctx = &build.phases.iter().find(|p| p.phase_type == PhaseType::Build).expect("build phase").contexts[0];
+    assert_eq!(
+        phase_status(&build, PhaseType::Build),
+        Some(StatusType::Failed)
+    );
+    assert_eq!(
+        phase_status(&build, PhaseType::PostBuild),
+        Some(StatusType::Succeeded)
+    );
+    let ctx = &build
+        .phases
+        .iter()
+        .find(|p| p.phase_type == PhaseType::Build)
+        .expect("build phase")
+        .contexts[0];
     assert_eq!(ctx.status_code, "COMMAND_EXECUTION_ERROR");
-    assert!(ctx.message.contains("false") && ctx.message.contains("exit status 1"), "{}", ctx.message);
+    assert!(
+        ctx.message.contains("false") && ctx.message.contains("exit status 1"),
+        "{}",
+        ctx.message
+    );
     assert!(!log.contains("never-ran-marker\n"), "{log}");
     assert!(log.contains("finally-ran-marker"), "{log}");
     assert!(log.contains("post-build succeeding=0"), "{log}");
@@ -128,11 +155,17 @@ phases:
     );
     let (build, log) = run(&runner, StartBuild::new(&name)).await;
     assert_eq!(build.build_status, StatusType::Failed);
-    assert_eq!(phase_status(&build, PhaseType::PreBuild), Some(StatusType::Failed));
+    assert_eq!(
+        phase_status(&build, PhaseType::PreBuild),
+        Some(StatusType::Failed)
+    );
     assert!(phase_status(&build, PhaseType::Build).is_none());
     assert!(phase_status(&build, PhaseType::PostBuild).is_none());
     assert!(log.contains("exit status 7"), "{log}");
-    assert!(!log.contains("build-ran-marker\n") && !log.contains("post-ran-marker\n"), "{log}");
+    assert!(
+        !log.contains("build-ran-marker\n") && !log.contains("post-ran-marker\n"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -163,10 +196,20 @@ phases:
     );
     let (build, log) = run(&runner, StartBuild::new(&name)).await;
     assert_eq!(build.build_status, StatusType::Failed, "{log}");
-    assert_eq!(phase_status(&build, PhaseType::Build), Some(StatusType::Failed));
-    assert_eq!(phase_status(&build, PhaseType::PostBuild), Some(StatusType::Succeeded), "{log}");
+    assert_eq!(
+        phase_status(&build, PhaseType::Build),
+        Some(StatusType::Failed)
+    );
+    assert_eq!(
+        phase_status(&build, PhaseType::PostBuild),
+        Some(StatusType::Succeeded),
+        "{log}"
+    );
     assert!(!log.contains("unreachable-marker\n"), "{log}");
-    assert!(log.contains("resumed-marker") && log.contains("no-errexit-marker"), "{log}");
+    assert!(
+        log.contains("resumed-marker") && log.contains("no-errexit-marker"),
+        "{log}"
+    );
     assert_eq!(build.exported("KEPT"), Some("yes"));
 }
 
@@ -191,9 +234,18 @@ phases:
     );
     let (build, log) = run(&runner, StartBuild::new(&name)).await;
     assert_eq!(build.build_status, StatusType::Failed);
-    assert_eq!(phase_status(&build, PhaseType::Install), Some(StatusType::Failed));
-    assert_eq!(phase_status(&build, PhaseType::PreBuild), Some(StatusType::Failed));
-    assert!(phase_status(&build, PhaseType::Build).is_none(), "pre_build failure stops the build");
+    assert_eq!(
+        phase_status(&build, PhaseType::Install),
+        Some(StatusType::Failed)
+    );
+    assert_eq!(
+        phase_status(&build, PhaseType::PreBuild),
+        Some(StatusType::Failed)
+    );
+    assert!(
+        phase_status(&build, PhaseType::Build).is_none(),
+        "pre_build failure stops the build"
+    );
     assert!(log.contains("pre-build-ran-marker"), "{log}");
 }
 
@@ -226,8 +278,16 @@ phases:
     assert_eq!(build.exported("FROM_BASE"), Some("base"));
     assert_eq!(build.exported("AWS_REGION"), Some("us-east-1"));
     assert_eq!(build.exported("CODEBUILD_INITIATOR"), Some("ferry-local"));
-    let shown: Vec<_> = build.environment.environment_variables.iter().map(|v| (v.name.as_str(), v.value.as_str())).collect();
-    assert!(shown.contains(&("C", "override")) && shown.contains(&("B", "project")), "{shown:?}");
+    let shown: Vec<_> = build
+        .environment
+        .environment_variables
+        .iter()
+        .map(|v| (v.name.as_str(), v.value.as_str()))
+        .collect();
+    assert!(
+        shown.contains(&("C", "override")) && shown.contains(&("B", "project")),
+        "{shown:?}"
+    );
 }
 
 #[tokio::test]
@@ -243,51 +303,94 @@ async fn timeout_ends_the_build_and_its_processes() {
         &[],
     );
     let t0 = Instant::now();
-    let (build, log) = run(&runner, StartBuild::new(&name).timeout(Duration::from_secs(1))).await;
+    let (build, log) = run(
+        &runner,
+        StartBuild::new(&name).timeout(Duration::from_secs(1)),
+    )
+    .await;
     assert_eq!(build.build_status, StatusType::TimedOut, "{log}");
-    assert_eq!(phase_status(&build, PhaseType::Build), Some(StatusType::TimedOut));
-    assert!(t0.elapsed() < Duration::from_secs(20), "took {:?}", t0.elapsed());
+    assert_eq!(
+        phase_status(&build, PhaseType::Build),
+        Some(StatusType::TimedOut)
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        t0.elapsed()
+    );
     assert!(log.contains("timed out"), "{log}");
-    let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid").trim().parse().expect("pid number");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid number");
     // Reaped or gone: signal 0 to it fails once the process group was killed.
     let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ");
     assert!(!alive, "sleep {pid} survived the timeout");
 }
 
 #[tokio::test]
 async fn stop_build_stops_it() {
     let (runner, _dir) = runner_with(|_| {});
-    let name = project(&runner, "version: 0.2\nphases:\n  build:\n    commands: [sleep 30]\n", &[]);
-    let started = runner.start_build(StartBuild::new(&name)).await.expect("start");
+    let name = project(
+        &runner,
+        "version: 0.2\nphases:\n  build:\n    commands: [sleep 30]\n",
+        &[],
+    );
+    let started = runner
+        .start_build(StartBuild::new(&name))
+        .await
+        .expect("start");
     runner.stop_build(&started.id).expect("stop");
     let build = wait(&runner, &started.id, DEADLINE).await;
     assert_eq!(build.build_status, StatusType::Stopped);
-    assert_eq!(runner.list_builds_for_project(&name).expect("list"), vec![started.id.clone()]);
+    assert_eq!(
+        runner.list_builds_for_project(&name).expect("list"),
+        vec![started.id.clone()]
+    );
 }
 
 #[tokio::test]
 async fn build_numbers_count_per_project_and_bad_requests_are_refused() {
     let (runner, _dir) = runner_with(|_| {});
-    let name = project(&runner, "version: 0.2\nphases:\n  build:\n    commands: [\"true\"]\n", &[]);
+    let name = project(
+        &runner,
+        "version: 0.2\nphases:\n  build:\n    commands: [\"true\"]\n",
+        &[],
+    );
     let (first, _) = run(&runner, StartBuild::new(&name)).await;
     let (second, _) = run(&runner, StartBuild::new(&name)).await;
     assert_eq!((first.build_number, second.build_number), (1, 2));
-    assert_eq!(runner.list_builds_for_project(&name).expect("list"), vec![second.id, first.id]);
+    assert_eq!(
+        runner.list_builds_for_project(&name).expect("list"),
+        vec![second.id, first.id]
+    );
 
     assert!(matches!(
         runner.start_build(StartBuild::new("nope")).await,
         Err(ferry_codebuild::RunnerError::ProjectNotFound(_))
     ));
     let mut secret = StartBuild::new(&name);
-    secret.env_overrides.push(ferry_codebuild::EnvironmentVariable {
-        name: "S".into(),
-        value: "/param".into(),
-        kind: "PARAMETER_STORE".into(),
-    });
-    assert!(matches!(runner.start_build(secret).await, Err(ferry_codebuild::RunnerError::InvalidInput(_))));
-    let bad = StartBuild::new(&name).buildspec_override("version: 0.2\nphases:\n  build:\n    commands:\n      - echo a: b\n");
-    assert!(matches!(runner.start_build(bad).await, Err(ferry_codebuild::RunnerError::Buildspec { .. })));
+    secret
+        .env_overrides
+        .push(ferry_codebuild::EnvironmentVariable {
+            name: "S".into(),
+            value: "/param".into(),
+            kind: "PARAMETER_STORE".into(),
+        });
+    assert!(matches!(
+        runner.start_build(secret).await,
+        Err(ferry_codebuild::RunnerError::InvalidInput(_))
+    ));
+    let bad = StartBuild::new(&name)
+        .buildspec_override("version: 0.2\nphases:\n  build:\n    commands:\n      - echo a: b\n");
+    assert!(matches!(
+        runner.start_build(bad).await,
+        Err(ferry_codebuild::RunnerError::Buildspec { .. })
+    ));
 }
 
 #[tokio::test]
@@ -302,10 +405,19 @@ async fn sfn_parameters_run_sync_and_render_the_sfn_shape() {
         "ProjectName": name,
         "EnvironmentVariablesOverride": [{"Name": "IN", "Value": "x", "Type": "PLAINTEXT"}]
     });
-    let build = tokio::time::timeout(DEADLINE, runner.run_sync(&params)).await.expect("in time").expect("run");
+    let build = tokio::time::timeout(DEADLINE, runner.run_sync(&params))
+        .await
+        .expect("in time")
+        .expect("run");
     let sfn = build.to_sfn_json();
     assert_eq!(sfn["Build"]["BuildStatus"], "SUCCEEDED");
     assert_eq!(sfn["Build"]["Initiator"], "states");
-    assert_eq!(sfn["Build"]["ExportedEnvironmentVariables"][0]["Name"], "OUT");
-    assert_eq!(sfn["Build"]["ExportedEnvironmentVariables"][0]["Value"], "x-done");
+    assert_eq!(
+        sfn["Build"]["ExportedEnvironmentVariables"][0]["Name"],
+        "OUT"
+    );
+    assert_eq!(
+        sfn["Build"]["ExportedEnvironmentVariables"][0]["Value"],
+        "x-done"
+    );
 }

@@ -16,10 +16,10 @@ const PROJECT: &str = "ferry-terraform";
 const MAIN_TF: &str = r#"
 variable "environment" { type = string }
 variable "component" { type = string }
-variable "version" { type = string }
+variable "release_version" { type = string }
 
 resource "terraform_data" "marker" {
-  input = "${var.component}-${var.version}-${var.environment}"
+  input = "${var.component}-${var.release_version}-${var.environment}"
 }
 
 output "marker" { value = terraform_data.marker.output }
@@ -53,31 +53,67 @@ impl Stack {
         let moto = Moto::start();
         let s3 = moto.s3().await;
         let bucket = format!("ferry-artifacts-{}", uuid::Uuid::new_v4().simple());
-        s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
         let env = moto.build_env();
         let (runner, dir) = runner_with(|c| {
             c.base_env.extend(env);
         });
         let buildspec = common::workspace_root().join("buildspec/terraform.yml");
         runner
-            .register_project(PROJECT, buildspec, [("FERRY_ARTIFACT_BUCKET", bucket.as_str())])
+            .register_project(
+                PROJECT,
+                buildspec,
+                [("FERRY_ARTIFACT_BUCKET", bucket.as_str())],
+            )
             .expect("register project");
-        Stack { moto, s3, bucket, runner, _dir: dir }
+        Stack {
+            moto,
+            s3,
+            bucket,
+            runner,
+            _dir: dir,
+        }
     }
 
     async fn put(&self, key: &str, body: Vec<u8>) {
-        self.s3.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(body)).send().await.expect("put");
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .expect("put");
     }
 
     async fn get(&self, key: &str) -> Option<Vec<u8>> {
-        let out = self.s3.get_object().bucket(&self.bucket).key(key).send().await.ok()?;
-        Some(out.body.collect().await.expect("body").into_bytes().to_vec())
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+        Some(
+            out.body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .to_vec(),
+        )
     }
 
     /// Uploads a release zip and returns its SHA-256.
     async fn release(&self, component: &str, version: &str, zip: Vec<u8>) -> String {
         let sha = sha256_hex(&zip);
-        self.put(&format!("releases/{component}/{version}.zip"), zip).await;
+        self.put(&format!("releases/{component}/{version}.zip"), zip)
+            .await;
         sha
     }
 
@@ -93,7 +129,13 @@ impl Stack {
     }
 }
 
-fn vars<'a>(action: &'a str, c: &'a str, v: &'a str, deployment: &'a str, release_sha: &'a str) -> Vec<(&'a str, &'a str)> {
+fn vars<'a>(
+    action: &'a str,
+    c: &'a str,
+    v: &'a str,
+    deployment: &'a str,
+    release_sha: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("FERRY_ACTION", action),
         ("FERRY_COMPONENT", c),
@@ -106,7 +148,11 @@ fn vars<'a>(action: &'a str, c: &'a str, v: &'a str, deployment: &'a str, releas
 
 fn good_release() -> Vec<u8> {
     zip_bytes(&[
-        ("ferry.json", br#"{"schema_version":1,"component":"app","version":"1.0.0","terraform_dir":"infra"}"#, 0o644),
+        (
+            "ferry.json",
+            br#"{"schema_version":1,"component":"app","version":"1.0.0","terraform_dir":"infra"}"#,
+            0o644,
+        ),
         ("infra/", b"", 0o755 | 0o040000),
         ("infra/main.tf", MAIN_TF.as_bytes(), 0o644),
     ])
@@ -119,13 +165,26 @@ async fn plan_then_apply_only_the_approved_plan() {
     let deployment = "d-1";
     let prefix = format!("deployments/{deployment}/dev");
 
-    let (plan, log) = stack.build(&vars("plan", "app", "1.0.0", deployment, &sha)).await;
-    assert_eq!(plan.build_status, StatusType::Succeeded, "plan failed:\n{log}");
-    let plan_bytes = stack.get(&format!("{prefix}/plan.tfplan")).await.expect("plan.tfplan in S3");
+    let (plan, log) = stack
+        .build(&vars("plan", "app", "1.0.0", deployment, &sha))
+        .await;
+    assert_eq!(
+        plan.build_status,
+        StatusType::Succeeded,
+        "plan failed:\n{log}"
+    );
+    let plan_bytes = stack
+        .get(&format!("{prefix}/plan.tfplan"))
+        .await
+        .expect("plan.tfplan in S3");
     let plan_sha = sha256_hex(&plan_bytes);
-    let summary: serde_json::Value =
-        serde_json::from_slice(&stack.get(&format!("{prefix}/plan-summary.json")).await.expect("summary"))
-            .expect("summary json");
+    let summary: serde_json::Value = serde_json::from_slice(
+        &stack
+            .get(&format!("{prefix}/plan-summary.json"))
+            .await
+            .expect("summary"),
+    )
+    .expect("summary json");
     assert_eq!(summary["add"], 1, "{summary}");
     assert_eq!(summary["change"], 0);
     assert_eq!(summary["destroy"], 0);
@@ -134,7 +193,10 @@ async fn plan_then_apply_only_the_approved_plan() {
     assert_eq!(summary["resources"][0]["address"], "terraform_data.marker");
     assert_eq!(summary["resources"][0]["actions"][0], "create");
     assert_eq!(summary["plan_sha256"], plan_sha.as_str());
-    let sha_file = stack.get(&format!("{prefix}/plan.sha256")).await.expect("plan.sha256");
+    let sha_file = stack
+        .get(&format!("{prefix}/plan.sha256"))
+        .await
+        .expect("plan.sha256");
     assert_eq!(String::from_utf8_lossy(&sha_file).trim(), plan_sha);
     assert_eq!(plan.exported("FERRY_PLAN_SHA256"), Some(plan_sha.as_str()));
     assert_eq!(plan.exported("FERRY_PLAN_ADDS"), Some("1"));
@@ -156,23 +218,42 @@ async fn plan_then_apply_only_the_approved_plan() {
     assert_eq!(refused.build_status, StatusType::Failed, "{log}");
     assert!(log.contains("does not match the approved plan"), "{log}");
     assert!(!log.contains("Apply complete"), "{log}");
-    assert!(stack.get(state_key).await.is_none(), "a refused apply must not write state");
+    assert!(
+        stack.get(state_key).await.is_none(),
+        "a refused apply must not write state"
+    );
 
     let mut apply_vars = vars("apply", "app", "1.0.0", deployment, &sha);
     apply_vars.push(("FERRY_APPROVED_PLAN_SHA256", &plan_sha));
     let (applied, log) = stack.build(&apply_vars).await;
-    assert_eq!(applied.build_status, StatusType::Succeeded, "apply failed:\n{log}");
-    assert_eq!(applied.exported("FERRY_PLAN_SHA256"), Some(plan_sha.as_str()));
-    let state = String::from_utf8(stack.get(state_key).await.expect("state in S3")).expect("utf8 state");
-    assert!(state.contains("terraform_data") && state.contains("app-1.0.0-dev"), "{state}");
-    let outputs: serde_json::Value =
-        serde_json::from_slice(&stack.get(&format!("{prefix}/outputs.json")).await.expect("outputs.json"))
-            .expect("outputs json");
+    assert_eq!(
+        applied.build_status,
+        StatusType::Succeeded,
+        "apply failed:\n{log}"
+    );
+    assert_eq!(
+        applied.exported("FERRY_PLAN_SHA256"),
+        Some(plan_sha.as_str())
+    );
+    let state =
+        String::from_utf8(stack.get(state_key).await.expect("state in S3")).expect("utf8 state");
+    assert!(
+        state.contains("terraform_data") && state.contains("app-1.0.0-dev"),
+        "{state}"
+    );
+    let outputs: serde_json::Value = serde_json::from_slice(
+        &stack
+            .get(&format!("{prefix}/outputs.json"))
+            .await
+            .expect("outputs.json"),
+    )
+    .expect("outputs json");
     assert_eq!(outputs["marker"]["value"], "app-1.0.0-dev");
 
     // The same plan again is stale against the new state: terraform itself refuses it.
     let (stale, log) = stack.build(&apply_vars).await;
     assert_eq!(stale.build_status, StatusType::Failed, "{log}");
+    assert!(log.contains("Saved plan is stale"), "{log}");
     let after = String::from_utf8(stack.get(state_key).await.expect("state")).expect("utf8");
     assert_eq!(after, state, "a failed apply must not change state");
     drop(stack.moto);
@@ -183,7 +264,9 @@ async fn refuses_a_release_whose_hash_differs() {
     let stack = Stack::new().await;
     stack.release("app", "1.0.0", good_release()).await;
     let other = sha256_hex(b"something else");
-    let (build, log) = stack.build(&vars("plan", "app", "1.0.0", "d-2", &other)).await;
+    let (build, log) = stack
+        .build(&vars("plan", "app", "1.0.0", "d-2", &other))
+        .await;
     assert_eq!(build.build_status, StatusType::Failed, "{log}");
     assert!(log.contains("but the registered release is"), "{log}");
     assert!(stack.get("deployments/d-2/dev/plan.tfplan").await.is_none());
@@ -193,32 +276,53 @@ async fn refuses_a_release_whose_hash_differs() {
 async fn refuses_unsafe_zips() {
     let stack = Stack::new().await;
     let traversal = zip_bytes(&[
-        ("ferry.json", br#"{"component":"evil","version":"1.0.0"}"#, 0o644),
+        (
+            "ferry.json",
+            br#"{"component":"evil","version":"1.0.0"}"#,
+            0o644,
+        ),
         ("main.tf", MAIN_TF.as_bytes(), 0o644),
         ("../evil", b"owned", 0o644),
     ]);
     let sha = stack.release("evil", "1.0.0", traversal).await;
-    let (build, log) = stack.build(&vars("plan", "evil", "1.0.0", "d-3", &sha)).await;
+    let (build, log) = stack
+        .build(&vars("plan", "evil", "1.0.0", "d-3", &sha))
+        .await;
     assert_eq!(build.build_status, StatusType::Failed, "{log}");
     assert!(log.contains("'../evil' contains '..'"), "{log}");
-    assert!(!log.contains("terraform init"), "nothing may run after a refused unzip:\n{log}");
+    assert!(
+        !log.contains("terraform init"),
+        "nothing may run after a refused unzip:\n{log}"
+    );
 
     let symlink = zip_bytes(&[
-        ("ferry.json", br#"{"component":"evil","version":"2.0.0"}"#, 0o644),
+        (
+            "ferry.json",
+            br#"{"component":"evil","version":"2.0.0"}"#,
+            0o644,
+        ),
         ("main.tf", MAIN_TF.as_bytes(), 0o644),
         ("passwd", b"/etc/passwd", 0o120777),
     ]);
     let sha = stack.release("evil", "2.0.0", symlink).await;
-    let (build, log) = stack.build(&vars("plan", "evil", "2.0.0", "d-4", &sha)).await;
+    let (build, log) = stack
+        .build(&vars("plan", "evil", "2.0.0", "d-4", &sha))
+        .await;
     assert_eq!(build.build_status, StatusType::Failed, "{log}");
     assert!(log.contains("is a symbolic link"), "{log}");
 
     let absolute = zip_bytes(&[
-        ("ferry.json", br#"{"component":"evil","version":"3.0.0"}"#, 0o644),
+        (
+            "ferry.json",
+            br#"{"component":"evil","version":"3.0.0"}"#,
+            0o644,
+        ),
         ("/tmp/ferry-evil", b"x", 0o644),
     ]);
     let sha = stack.release("evil", "3.0.0", absolute).await;
-    let (build, log) = stack.build(&vars("plan", "evil", "3.0.0", "d-5", &sha)).await;
+    let (build, log) = stack
+        .build(&vars("plan", "evil", "3.0.0", "d-5", &sha))
+        .await;
     assert_eq!(build.build_status, StatusType::Failed, "{log}");
     assert!(log.contains("absolute"), "{log}");
 }
@@ -227,11 +331,17 @@ async fn refuses_unsafe_zips() {
 async fn failing_terraform_fails_the_build() {
     let stack = Stack::new().await;
     let zip = zip_bytes(&[
-        ("ferry.json", br#"{"component":"broken","version":"1.0.0"}"#, 0o644),
+        (
+            "ferry.json",
+            br#"{"component":"broken","version":"1.0.0"}"#,
+            0o644,
+        ),
         ("main.tf", FAILING_TF.as_bytes(), 0o644),
     ]);
     let sha = stack.release("broken", "1.0.0", zip).await;
-    let (build, log) = stack.build(&vars("plan", "broken", "1.0.0", "d-6", &sha)).await;
+    let (build, log) = stack
+        .build(&vars("plan", "broken", "1.0.0", "d-6", &sha))
+        .await;
     assert_eq!(build.build_status, StatusType::Failed, "{log}");
     assert!(log.contains("fails on purpose"), "{log}");
     assert!(build.exported("FERRY_PLAN_SHA256").is_none());
@@ -242,10 +352,70 @@ async fn failing_terraform_fails_the_build() {
 async fn refuses_bad_inputs_before_touching_s3() {
     let stack = Stack::new().await;
     let sha = "a".repeat(64);
-    let (build, log) = stack.build(&vars("plan", "../app", "1.0.0", "d-7", &sha)).await;
+    let (build, log) = stack
+        .build(&vars("plan", "../app", "1.0.0", "d-7", &sha))
+        .await;
     assert_eq!(build.build_status, StatusType::Failed, "{log}");
-    assert!(log.contains("FERRY_COMPONENT '../app' is not a valid name"), "{log}");
-    let (build, log) = stack.build(&vars("apply", "app", "1.0.0", "d-7", &sha)).await;
+    assert!(
+        log.contains("FERRY_COMPONENT '../app' is not a valid name"),
+        "{log}"
+    );
+    let (build, log) = stack
+        .build(&vars("apply", "app", "1.0.0", "d-7", &sha))
+        .await;
     assert_eq!(build.build_status, StatusType::Failed, "{log}");
-    assert!(log.contains("FERRY_APPROVED_PLAN_SHA256 is not set"), "{log}");
+    assert!(
+        log.contains("FERRY_APPROVED_PLAN_SHA256 is not set"),
+        "{log}"
+    );
+}
+
+/// Vendored providers: init installs them from the release (no registry), with their exec bit
+/// kept through the unzip. The fake provider cannot speak the plugin protocol, so plan fails
+/// after running it; the marker it touches proves terraform executed the vendored binary.
+#[tokio::test]
+async fn uses_providers_vendored_in_the_release() {
+    let stack = Stack::new().await;
+    let marker_dir = tempfile::tempdir().expect("tempdir");
+    for (version, plugins) in [
+        ("1.0.0", "terraform.d/plugins"),
+        ("2.0.0", ".terraform/providers"),
+    ] {
+        let marker = marker_dir.path().join(version);
+        let provider = format!(
+            "{plugins}/example.com/ferry/fake/1.0.0/linux_amd64/terraform-provider-fake_v1.0.0"
+        );
+        let script = "#!/bin/sh\ntouch \"$FERRY_TEST_MARKER\"\nexit 1\n";
+        let main_tf = r#"
+terraform {
+  required_providers {
+    fake = { source = "example.com/ferry/fake", version = "1.0.0" }
+  }
+}
+resource "fake_thing" "x" {}
+"#;
+        let zip = zip_bytes(&[
+            ("ferry.json", br#"{"component":"vendored"}"#, 0o644),
+            ("main.tf", main_tf.as_bytes(), 0o644),
+            (provider.as_str(), script.as_bytes(), 0o755),
+        ]);
+        let sha = stack.release("vendored", version, zip).await;
+        let mut build_vars = vars("plan", "vendored", version, "d-8", &sha);
+        let marker_str = marker.display().to_string();
+        build_vars.push(("FERRY_TEST_MARKER", &marker_str));
+        let (build, log) = stack.build(&build_vars).await;
+        assert_eq!(build.build_status, StatusType::Failed, "{log}");
+        assert!(
+            log.contains("using providers vendored in the release"),
+            "{plugins}:\n{log}"
+        );
+        assert!(
+            log.contains("Installed example.com/ferry/fake v1.0.0"),
+            "{plugins}:\n{log}"
+        );
+        assert!(
+            marker.exists(),
+            "terraform did not run the vendored provider from {plugins}:\n{log}"
+        );
+    }
 }

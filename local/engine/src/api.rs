@@ -32,7 +32,11 @@ pub fn router(engine: Engine) -> Router {
 
 /// Serves the API on `listener` until `shutdown` is cancelled; then stops accepting requests,
 /// lets in-flight ones finish and aborts running executions ([`Engine::shutdown`]).
-pub async fn serve(engine: Engine, listener: TcpListener, shutdown: CancellationToken) -> Result<(), ServeError> {
+pub async fn serve(
+    engine: Engine,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
     let app = router(engine.clone());
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -56,8 +60,10 @@ fn respond(result: Result<Value, ApiError>) -> Response {
             };
             let code = e.code.as_str();
             let body = json!({"__type": format!("com.amazonaws.swf.service.v2.model#{code}"), "message": e.message});
-            let mut resp = (status, [("content-type", CONTENT_TYPE)], body.to_string()).into_response();
-            resp.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(code));
+            let mut resp =
+                (status, [("content-type", CONTENT_TYPE)], body.to_string()).into_response();
+            resp.headers_mut()
+                .insert("x-amzn-errortype", HeaderValue::from_static(code));
             resp
         }
     }
@@ -82,7 +88,10 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
     match serde_json::from_slice(body) {
         Ok(Value::Object(m)) => Ok(m),
-        _ => Err(ApiError::new(ErrorCode::ValidationException, "The request body must be a JSON object")),
+        _ => Err(ApiError::new(
+            ErrorCode::ValidationException,
+            "The request body must be a JSON object",
+        )),
     }
 }
 
@@ -97,11 +106,20 @@ fn req_str<'a>(req: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiE
 }
 
 /// Offset-based pagination: `nextToken` is the index of the next item.
-fn page<T>(items: Vec<T>, req: &Map<String, Value>, default_max: usize) -> Result<(Vec<T>, Option<String>), ApiError> {
+fn page<T>(
+    items: Vec<T>,
+    req: &Map<String, Value>,
+    default_max: usize,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
     let max = match req.get("maxResults").and_then(Value::as_u64) {
         None | Some(0) => default_max,
         Some(n) if n <= 1000 => usize::try_from(n).unwrap_or(default_max),
-        Some(_) => return Err(ApiError::new(ErrorCode::ValidationException, "maxResults must be at most 1000")),
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::ValidationException,
+                "maxResults must be at most 1000",
+            ))
+        }
     };
     let start = match opt_str(req, "nextToken") {
         None => 0,
@@ -148,7 +166,12 @@ fn event_json(e: &HistoryEvent) -> Value {
     if let Some((key, details)) = &e.details {
         // Drop nulls: the SDK models optional members as absent, not null.
         let details = match details {
-            Value::Object(m) => Value::Object(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
             other => other.clone(),
         };
         v[*key] = details;
@@ -162,15 +185,27 @@ fn dispatch(engine: &Engine, target: &str, req: &Map<String, Value>) -> Result<V
         "CreateStateMachine" => {
             if let Some(t) = opt_str(req, "type") {
                 if t != "STANDARD" {
-                    return Err(ApiError::new(ErrorCode::ValidationException, format!("type {t} is not supported by the local engine")));
+                    return Err(ApiError::new(
+                        ErrorCode::ValidationException,
+                        format!("type {t} is not supported by the local engine"),
+                    ));
                 }
             }
-            let role = opt_str(req, "roleArn").unwrap_or("arn:aws:iam::123456789012:role/ferry-local");
-            let info = engine.create_state_machine(req_str(req, "name")?, req_str(req, "definition")?, role)?;
+            let role =
+                opt_str(req, "roleArn").unwrap_or("arn:aws:iam::123456789012:role/ferry-local");
+            let info = engine.create_state_machine(
+                req_str(req, "name")?,
+                req_str(req, "definition")?,
+                role,
+            )?;
             Ok(json!({"stateMachineArn": info.arn, "creationDate": epoch(info.creation_date)}))
         }
         "UpdateStateMachine" => {
-            let date = engine.update_state_machine(req_str(req, "stateMachineArn")?, opt_str(req, "definition"), opt_str(req, "roleArn"))?;
+            let date = engine.update_state_machine(
+                req_str(req, "stateMachineArn")?,
+                opt_str(req, "definition"),
+                opt_str(req, "roleArn"),
+            )?;
             Ok(json!({"updateDate": epoch(date)}))
         }
         "DescribeStateMachine" => {
@@ -194,14 +229,26 @@ fn dispatch(engine: &Engine, target: &str, req: &Map<String, Value>) -> Result<V
             Ok(json!({}))
         }
         "StartExecution" => {
-            let info = engine.start_execution(req_str(req, "stateMachineArn")?, opt_str(req, "name"), opt_str(req, "input"))?;
+            let info = engine.start_execution(
+                req_str(req, "stateMachineArn")?,
+                opt_str(req, "name"),
+                opt_str(req, "input"),
+            )?;
             Ok(json!({"executionArn": info.arn, "startDate": epoch(info.start_date)}))
         }
-        "DescribeExecution" => Ok(execution_json(&engine.describe_execution(req_str(req, "executionArn")?)?, true)),
+        "DescribeExecution" => Ok(execution_json(
+            &engine.describe_execution(req_str(req, "executionArn")?)?,
+            true,
+        )),
         "ListExecutions" => {
             let status = match opt_str(req, "statusFilter") {
                 None => None,
-                Some(s) => Some(ExecutionStatus::parse(s).ok_or_else(|| ApiError::new(ErrorCode::ValidationException, format!("Invalid statusFilter '{s}'")))?),
+                Some(s) => Some(ExecutionStatus::parse(s).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::ValidationException,
+                        format!("Invalid statusFilter '{s}'"),
+                    )
+                })?),
             };
             let all = engine.list_executions(req_str(req, "stateMachineArn")?, status)?;
             let (items, next) = page(all, req, 100)?;
@@ -246,7 +293,10 @@ fn dispatch(engine: &Engine, target: &str, req: &Map<String, Value>) -> Result<V
             engine.send_task_heartbeat(req_str(req, "taskToken")?)?;
             Ok(json!({}))
         }
-        other => Err(ApiError::new(ErrorCode::UnknownOperation, format!("Operation '{other}' is not supported by the local engine"))),
+        other => Err(ApiError::new(
+            ErrorCode::UnknownOperation,
+            format!("Operation '{other}' is not supported by the local engine"),
+        )),
     }
 }
 

@@ -28,10 +28,16 @@ pub fn eval(rule: &Rule, input: &Value, ctx: &Context<'_>) -> Result<bool, TaskE
             Ok(false)
         }
         Rule::Not(r) => Ok(!eval(r, input, ctx)?),
-        Rule::Test { variable, op, operand } => {
+        Rule::Test {
+            variable,
+            op,
+            operand,
+        } => {
             let value = variable.try_select(input, ctx);
             if *op == Op::IsPresent {
-                return Ok(value.is_some() == (operand_value(operand, input, ctx)? == Value::Bool(true)));
+                return Ok(
+                    value.is_some() == (operand_value(operand, input, ctx)? == Value::Bool(true))
+                );
             }
             let value = value.ok_or_else(|| {
                 TaskError::runtime(format!(
@@ -81,7 +87,10 @@ fn test(op: Op, value: &Value, rhs: &Value) -> bool {
         },
         Op::Boolean => matches!((value, rhs), (Value::Bool(a), Value::Bool(b)) if a == b),
         Op::Timestamp(c) => {
-            match (value.as_str().and_then(parse_timestamp), rhs.as_str().and_then(parse_timestamp)) {
+            match (
+                value.as_str().and_then(parse_timestamp),
+                rhs.as_str().and_then(parse_timestamp),
+            ) {
                 (Some(a), Some(b)) => holds(c, a.cmp(&b)),
                 _ => false,
             }

@@ -37,13 +37,23 @@ pub struct State {
 
 #[derive(Debug)]
 pub enum Kind {
-    Pass { result: Option<Value> },
+    Pass {
+        result: Option<Value>,
+    },
     Task(Task),
-    Choice { choices: Vec<(Rule, String)>, default: Option<String> },
+    Choice {
+        choices: Vec<(Rule, String)>,
+        default: Option<String>,
+    },
     Wait(WaitFor),
     Succeed,
-    Fail { error: Option<Text>, cause: Option<Text> },
-    Parallel { branches: Vec<Arc<Definition>> },
+    Fail {
+        error: Option<Text>,
+        cause: Option<Text>,
+    },
+    Parallel {
+        branches: Vec<Arc<Definition>>,
+    },
     Map(MapSpec),
 }
 
@@ -125,7 +135,11 @@ pub enum Rule {
     And(Vec<Rule>),
     Or(Vec<Rule>),
     Not(Box<Rule>),
-    Test { variable: Path, op: Op, operand: Operand },
+    Test {
+        variable: Path,
+        op: Op,
+        operand: Operand,
+    },
 }
 
 #[derive(Debug)]
@@ -183,25 +197,78 @@ const IO: &[&str] = &["InputPath", "OutputPath"];
 
 fn allowed_fields(ty: &str) -> Option<Vec<&'static str>> {
     let extra: &[&str] = match ty {
-        "Pass" => &["Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "Result"],
+        "Pass" => &[
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "Result",
+        ],
         "Task" => &[
-            "Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector",
-            "Retry", "Catch", "Resource", "TimeoutSeconds", "TimeoutSecondsPath", "HeartbeatSeconds",
-            "HeartbeatSecondsPath", "Credentials",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "ResultSelector",
+            "Retry",
+            "Catch",
+            "Resource",
+            "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            "Credentials",
         ],
         "Choice" => &["InputPath", "OutputPath", "Choices", "Default"],
-        "Wait" => &["Next", "End", "InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath"],
+        "Wait" => &[
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "Seconds",
+            "SecondsPath",
+            "Timestamp",
+            "TimestampPath",
+        ],
         "Succeed" => IO,
         "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
         "Parallel" => &[
-            "Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ResultSelector",
-            "Retry", "Catch", "Branches",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "ResultSelector",
+            "Retry",
+            "Catch",
+            "Branches",
         ],
         "Map" => &[
-            "Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "ItemSelector",
-            "ResultSelector", "Retry", "Catch", "ItemsPath", "ItemProcessor", "Iterator",
-            "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailureCount",
-            "ToleratedFailurePercentage", "Label", "ItemBatcher", "ResultWriter",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "ItemSelector",
+            "ResultSelector",
+            "Retry",
+            "Catch",
+            "ItemsPath",
+            "ItemProcessor",
+            "Iterator",
+            "MaxConcurrency",
+            "MaxConcurrencyPath",
+            "ToleratedFailureCount",
+            "ToleratedFailurePercentage",
+            "Label",
+            "ItemBatcher",
+            "ResultWriter",
         ],
         _ => return None,
     };
@@ -210,7 +277,8 @@ fn allowed_fields(ty: &str) -> Option<Vec<&'static str>> {
 
 /// Parses and validates a definition document; the error is the reason AWS would give.
 pub fn parse(src: &str) -> Result<Arc<Definition>, String> {
-    let doc: Value = serde_json::from_str(src).map_err(|e| format!("INVALID_JSON_DESCRIPTION: {e}"))?;
+    let doc: Value =
+        serde_json::from_str(src).map_err(|e| format!("INVALID_JSON_DESCRIPTION: {e}"))?;
     let Value::Object(obj) = &doc else {
         return Err("SCHEMA_VALIDATION_FAILED: the definition must be a JSON object".into());
     };
@@ -235,20 +303,36 @@ fn parse_machine(
             || (top && matches!(k.as_str(), "Version" | "TimeoutSeconds" | "QueryLanguage"))
             || (!top && k == "ProcessorConfig");
         if !ok {
-            return Err(format!("SCHEMA_VALIDATION_FAILED: Field '{k}' is not supported at {}", where_(at)));
+            return Err(format!(
+                "SCHEMA_VALIDATION_FAILED: Field '{k}' is not supported at {}",
+                where_(at)
+            ));
         }
     }
     let start_at = obj
         .get("StartAt")
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("SCHEMA_VALIDATION_FAILED: The field 'StartAt' is required at {}", where_(at)))?
+        .ok_or_else(|| {
+            format!(
+                "SCHEMA_VALIDATION_FAILED: The field 'StartAt' is required at {}",
+                where_(at)
+            )
+        })?
         .to_string();
     let states_obj = obj
         .get("States")
         .and_then(Value::as_object)
-        .ok_or_else(|| format!("SCHEMA_VALIDATION_FAILED: The field 'States' is required at {}", where_(at)))?;
+        .ok_or_else(|| {
+            format!(
+                "SCHEMA_VALIDATION_FAILED: The field 'States' is required at {}",
+                where_(at)
+            )
+        })?;
     if states_obj.is_empty() {
-        return Err(format!("SCHEMA_VALIDATION_FAILED: 'States' must not be empty at {}", where_(at)));
+        return Err(format!(
+            "SCHEMA_VALIDATION_FAILED: 'States' must not be empty at {}",
+            where_(at)
+        ));
     }
     let timeout_seconds = match obj.get("TimeoutSeconds") {
         None => None,
@@ -257,25 +341,38 @@ fn parse_machine(
     let mut states = HashMap::new();
     for (name, v) in states_obj {
         if name.is_empty() || name.chars().count() > 80 {
-            return Err(format!("SCHEMA_VALIDATION_FAILED: state name '{name}' must be 1..80 characters"));
+            return Err(format!(
+                "SCHEMA_VALIDATION_FAILED: state name '{name}' must be 1..80 characters"
+            ));
         }
         if !seen.insert(name.clone()) {
-            return Err(format!("SCHEMA_VALIDATION_FAILED: duplicate state name '{name}'"));
+            return Err(format!(
+                "SCHEMA_VALIDATION_FAILED: duplicate state name '{name}'"
+            ));
         }
         let Value::Object(s) = v else {
-            return Err(format!("SCHEMA_VALIDATION_FAILED: state '{name}' must be an object"));
+            return Err(format!(
+                "SCHEMA_VALIDATION_FAILED: state '{name}' must be an object"
+            ));
         };
-        let state = parse_state(name, s, seen).map_err(|e| format!("SCHEMA_VALIDATION_FAILED: {e} at /States/{name}"))?;
+        let state = parse_state(name, s, seen)
+            .map_err(|e| format!("SCHEMA_VALIDATION_FAILED: {e} at /States/{name}"))?;
         states.insert(name.clone(), Arc::new(state));
     }
     if !states.contains_key(&start_at) {
-        return Err(format!("MISSING_TRANSITION_TARGET: Missing 'StartAt' target '{start_at}' at {}", where_(at)));
+        return Err(format!(
+            "MISSING_TRANSITION_TARGET: Missing 'StartAt' target '{start_at}' at {}",
+            where_(at)
+        ));
     }
     // Every transition must land on a state of the same scope.
     for s in states.values() {
         for target in transitions(s) {
             if !states.contains_key(target) {
-                return Err(format!("MISSING_TRANSITION_TARGET: State '{}' transitions to missing state '{target}'", s.name));
+                return Err(format!(
+                    "MISSING_TRANSITION_TARGET: State '{}' transitions to missing state '{target}'",
+                    s.name
+                ));
             }
         }
     }
@@ -288,12 +385,19 @@ fn parse_machine(
             }
         }
     }
-    let mut unreachable: Vec<&String> = states.keys().filter(|n| !reachable.contains(n.as_str())).collect();
+    let mut unreachable: Vec<&String> = states
+        .keys()
+        .filter(|n| !reachable.contains(n.as_str()))
+        .collect();
     unreachable.sort();
     if let Some(n) = unreachable.first() {
         return Err(format!("UNREACHABLE_STATE: State '{n}' is not reachable"));
     }
-    Ok(Definition { start_at, states, timeout_seconds })
+    Ok(Definition {
+        start_at,
+        states,
+        timeout_seconds,
+    })
 }
 
 fn where_(at: &str) -> String {
@@ -321,7 +425,8 @@ fn positive_int(v: &Value, field: &str) -> Result<u64, String> {
 }
 
 fn non_negative_int(v: &Value, field: &str) -> Result<u64, String> {
-    v.as_u64().ok_or_else(|| format!("{field} must be a non-negative integer"))
+    v.as_u64()
+        .ok_or_else(|| format!("{field} must be a non-negative integer"))
 }
 
 fn string_field<'a>(s: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, String> {
@@ -347,7 +452,11 @@ fn template_field(s: &Map<String, Value>, field: &str) -> Result<Option<Template
         .transpose()
 }
 
-fn parse_state(name: &str, s: &Map<String, Value>, seen: &mut HashSet<String>) -> Result<State, String> {
+fn parse_state(
+    name: &str,
+    s: &Map<String, Value>,
+    seen: &mut HashSet<String>,
+) -> Result<State, String> {
     let ty = s
         .get("Type")
         .and_then(Value::as_str)
@@ -372,7 +481,9 @@ fn parse_state(name: &str, s: &Map<String, Value>, seen: &mut HashSet<String>) -
         return Err("Exactly one of 'Next' or 'End: true' is required".into());
     }
     let kind = match ty {
-        "Pass" => Kind::Pass { result: s.get("Result").cloned() },
+        "Pass" => Kind::Pass {
+            result: s.get("Result").cloned(),
+        },
         "Task" => Kind::Task(parse_task(s)?),
         "Choice" => parse_choice(s)?,
         "Wait" => Kind::Wait(parse_wait(s)?),
@@ -387,7 +498,12 @@ fn parse_state(name: &str, s: &Map<String, Value>, seen: &mut HashSet<String>) -
             let mut out = Vec::new();
             for (i, b) in branches.iter().enumerate() {
                 let obj = b.as_object().ok_or("each branch must be an object")?;
-                out.push(Arc::new(parse_machine(obj, &format!("/States/{name}/Branches/{i}"), false, seen)?));
+                out.push(Arc::new(parse_machine(
+                    obj,
+                    &format!("/States/{name}/Branches/{i}"),
+                    false,
+                    seen,
+                )?));
             }
             Kind::Parallel { branches: out }
         }
@@ -395,7 +511,11 @@ fn parse_state(name: &str, s: &Map<String, Value>, seen: &mut HashSet<String>) -
         _ => return Err(format!("Unknown state type '{ty}'")),
     };
     let has_parameters = matches!(ty, "Pass" | "Task" | "Parallel");
-    let parameters = if has_parameters { template_field(s, "Parameters")? } else { None };
+    let parameters = if has_parameters {
+        template_field(s, "Parameters")?
+    } else {
+        None
+    };
     Ok(State {
         name: name.to_string(),
         next,
@@ -430,23 +550,40 @@ fn parse_task(s: &Map<String, Value>) -> Result<Task, String> {
             return Err("HeartbeatSeconds must be smaller than TimeoutSeconds".into());
         }
     }
-    Ok(Task { resource: resource.to_string(), timeout, heartbeat })
+    Ok(Task {
+        resource: resource.to_string(),
+        timeout,
+        heartbeat,
+    })
 }
 
 fn parse_wait(s: &Map<String, Value>) -> Result<WaitFor, String> {
     let fields = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"];
-    let present: Vec<&str> = fields.iter().copied().filter(|f| s.contains_key(*f)).collect();
+    let present: Vec<&str> = fields
+        .iter()
+        .copied()
+        .filter(|f| s.contains_key(*f))
+        .collect();
     if present.len() != 1 {
-        return Err("A Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath".into());
+        return Err(
+            "A Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"
+                .into(),
+        );
     }
     Ok(match present[0] {
         "Seconds" => WaitFor::Seconds(non_negative_int(&s["Seconds"], "Seconds")?),
-        "SecondsPath" => WaitFor::SecondsPath(path_field(s, "SecondsPath")?.ok_or("SecondsPath must be a path")?),
+        "SecondsPath" => {
+            WaitFor::SecondsPath(path_field(s, "SecondsPath")?.ok_or("SecondsPath must be a path")?)
+        }
         "Timestamp" => {
             let raw = string_field(s, "Timestamp")?.ok_or("Timestamp must be a string")?;
-            WaitFor::Timestamp(parse_timestamp(raw).ok_or_else(|| format!("Timestamp '{raw}' is not RFC 3339"))?)
+            WaitFor::Timestamp(
+                parse_timestamp(raw).ok_or_else(|| format!("Timestamp '{raw}' is not RFC 3339"))?,
+            )
         }
-        _ => WaitFor::TimestampPath(path_field(s, "TimestampPath")?.ok_or("TimestampPath must be a path")?),
+        _ => WaitFor::TimestampPath(
+            path_field(s, "TimestampPath")?.ok_or("TimestampPath must be a path")?,
+        ),
     })
 }
 
@@ -459,39 +596,62 @@ fn parse_fail(s: &Map<String, Value>) -> Result<Kind, String> {
             (None, None) => Ok(None),
         }
     };
-    Ok(Kind::Fail { error: text("Error", "ErrorPath")?, cause: text("Cause", "CausePath")? })
+    Ok(Kind::Fail {
+        error: text("Error", "ErrorPath")?,
+        cause: text("Cause", "CausePath")?,
+    })
 }
 
-fn parse_map(name: &str, s: &Map<String, Value>, seen: &mut HashSet<String>) -> Result<MapSpec, String> {
+fn parse_map(
+    name: &str,
+    s: &Map<String, Value>,
+    seen: &mut HashSet<String>,
+) -> Result<MapSpec, String> {
     let (processor, field) = match (s.get("ItemProcessor"), s.get("Iterator")) {
         (Some(p), None) => (p, "ItemProcessor"),
         (None, Some(p)) => (p, "Iterator"),
         _ => return Err("A Map state needs exactly one of 'ItemProcessor' or 'Iterator'".into()),
     };
-    let obj = processor.as_object().ok_or_else(|| format!("{field} must be an object"))?;
+    let obj = processor
+        .as_object()
+        .ok_or_else(|| format!("{field} must be an object"))?;
     let processor = parse_machine(obj, &format!("/States/{name}/{field}"), false, seen)?;
     let item_selector = match (template_field(s, "ItemSelector")?, s.get("Parameters")) {
-        (Some(_), Some(_)) => return Err("'ItemSelector' and 'Parameters' are mutually exclusive".into()),
+        (Some(_), Some(_)) => {
+            return Err("'ItemSelector' and 'Parameters' are mutually exclusive".into())
+        }
         (Some(t), None) => Some(t),
         (None, Some(p)) => Some(Template::compile(p).map_err(|e| format!("Parameters: {e}"))?),
         (None, None) => None,
     };
-    let max_concurrency = match (s.get("MaxConcurrency"), path_field(s, "MaxConcurrencyPath")?) {
-        (Some(_), Some(_)) => return Err("'MaxConcurrency' and 'MaxConcurrencyPath' are mutually exclusive".into()),
+    let max_concurrency = match (
+        s.get("MaxConcurrency"),
+        path_field(s, "MaxConcurrencyPath")?,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err("'MaxConcurrency' and 'MaxConcurrencyPath' are mutually exclusive".into())
+        }
         (Some(v), None) => Some(Seconds::Fixed(non_negative_int(v, "MaxConcurrency")?)),
         (None, Some(p)) => Some(Seconds::Path(p)),
         (None, None) => None,
     };
     let tolerated_percentage = match s.get("ToleratedFailurePercentage") {
         None => None,
-        Some(v) => Some(v.as_f64().filter(|p| (0.0..=100.0).contains(p)).ok_or("ToleratedFailurePercentage must be 0..100")?),
+        Some(v) => Some(
+            v.as_f64()
+                .filter(|p| (0.0..=100.0).contains(p))
+                .ok_or("ToleratedFailurePercentage must be 0..100")?,
+        ),
     };
     Ok(MapSpec {
         items_path: path_field(s, "ItemsPath")?,
         item_selector,
         processor: Arc::new(processor),
         max_concurrency,
-        tolerated_count: s.get("ToleratedFailureCount").map(|v| non_negative_int(v, "ToleratedFailureCount")).transpose()?,
+        tolerated_count: s
+            .get("ToleratedFailureCount")
+            .map(|v| non_negative_int(v, "ToleratedFailureCount"))
+            .transpose()?,
         tolerated_percentage,
     })
 }
@@ -504,7 +664,11 @@ fn error_list(obj: &Map<String, Value>, what: &str) -> Result<Vec<String>, Strin
         .ok_or_else(|| format!("each {what} needs a non-empty 'ErrorEquals'"))?;
     let out: Vec<String> = list
         .iter()
-        .map(|v| v.as_str().map(str::to_string).ok_or_else(|| "ErrorEquals entries must be strings".to_string()))
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| "ErrorEquals entries must be strings".to_string())
+        })
         .collect::<Result<_, _>>()?;
     if out.iter().any(|e| e == names::ALL) && out.len() > 1 {
         return Err("States.ALL must appear alone in ErrorEquals".into());
@@ -522,19 +686,33 @@ fn last_all_check(lists: &[&Vec<String>], what: &str) -> Result<(), String> {
 }
 
 fn parse_retry(s: &Map<String, Value>) -> Result<Vec<Retrier>, String> {
-    let Some(v) = s.get("Retry") else { return Ok(Vec::new()) };
+    let Some(v) = s.get("Retry") else {
+        return Ok(Vec::new());
+    };
     let list = v.as_array().ok_or("Retry must be an array")?;
     let mut out = Vec::new();
     for r in list {
         let r = r.as_object().ok_or("each retrier must be an object")?;
         if let Some(k) = r.keys().find(|k| {
-            !matches!(k.as_str(), "ErrorEquals" | "IntervalSeconds" | "MaxAttempts" | "BackoffRate" | "MaxDelaySeconds" | "JitterStrategy" | "Comment")
+            !matches!(
+                k.as_str(),
+                "ErrorEquals"
+                    | "IntervalSeconds"
+                    | "MaxAttempts"
+                    | "BackoffRate"
+                    | "MaxDelaySeconds"
+                    | "JitterStrategy"
+                    | "Comment"
+            )
         }) {
             return Err(format!("Field '{k}' is not supported in a retrier"));
         }
         let backoff_rate = match r.get("BackoffRate") {
             None => 2.0,
-            Some(v) => v.as_f64().filter(|b| *b >= 1.0).ok_or("BackoffRate must be a number >= 1.0")?,
+            Some(v) => v
+                .as_f64()
+                .filter(|b| *b >= 1.0)
+                .ok_or("BackoffRate must be a number >= 1.0")?,
         };
         let full_jitter = match r.get("JitterStrategy").map(|v| v.as_str()) {
             None | Some(Some("NONE")) => false,
@@ -543,37 +721,59 @@ fn parse_retry(s: &Map<String, Value>) -> Result<Vec<Retrier>, String> {
         };
         out.push(Retrier {
             error_equals: error_list(r, "retrier")?,
-            interval_seconds: r.get("IntervalSeconds").map(|v| positive_int(v, "IntervalSeconds")).transpose()?.unwrap_or(1),
+            interval_seconds: r
+                .get("IntervalSeconds")
+                .map(|v| positive_int(v, "IntervalSeconds"))
+                .transpose()?
+                .unwrap_or(1),
             max_attempts: r
                 .get("MaxAttempts")
                 .map(|v| non_negative_int(v, "MaxAttempts"))
                 .transpose()?
                 .map_or(3, |n| u32::try_from(n).unwrap_or(u32::MAX)),
             backoff_rate,
-            max_delay_seconds: r.get("MaxDelaySeconds").map(|v| positive_int(v, "MaxDelaySeconds")).transpose()?,
+            max_delay_seconds: r
+                .get("MaxDelaySeconds")
+                .map(|v| positive_int(v, "MaxDelaySeconds"))
+                .transpose()?,
             full_jitter,
         });
     }
-    last_all_check(&out.iter().map(|r| &r.error_equals).collect::<Vec<_>>(), "retrier")?;
+    last_all_check(
+        &out.iter().map(|r| &r.error_equals).collect::<Vec<_>>(),
+        "retrier",
+    )?;
     Ok(out)
 }
 
 fn parse_catch(s: &Map<String, Value>) -> Result<Vec<Catcher>, String> {
-    let Some(v) = s.get("Catch") else { return Ok(Vec::new()) };
+    let Some(v) = s.get("Catch") else {
+        return Ok(Vec::new());
+    };
     let list = v.as_array().ok_or("Catch must be an array")?;
     let mut out = Vec::new();
     for c in list {
         let c = c.as_object().ok_or("each catcher must be an object")?;
-        if let Some(k) = c.keys().find(|k| !matches!(k.as_str(), "ErrorEquals" | "Next" | "ResultPath" | "Comment")) {
+        if let Some(k) = c.keys().find(|k| {
+            !matches!(
+                k.as_str(),
+                "ErrorEquals" | "Next" | "ResultPath" | "Comment"
+            )
+        }) {
             return Err(format!("Field '{k}' is not supported in a catcher"));
         }
         out.push(Catcher {
             error_equals: error_list(c, "catcher")?,
-            next: string_field(c, "Next")?.ok_or("each catcher needs 'Next'")?.to_string(),
+            next: string_field(c, "Next")?
+                .ok_or("each catcher needs 'Next'")?
+                .to_string(),
             result_path: ResultPath::from_field(c.get("ResultPath"))?,
         });
     }
-    last_all_check(&out.iter().map(|c| &c.error_equals).collect::<Vec<_>>(), "catcher")?;
+    last_all_check(
+        &out.iter().map(|c| &c.error_equals).collect::<Vec<_>>(),
+        "catcher",
+    )?;
     Ok(out)
 }
 
@@ -589,7 +789,10 @@ fn parse_choice(s: &Map<String, Value>) -> Result<Kind, String> {
         let next = string_field(obj, "Next")?.ok_or("each top-level choice rule needs 'Next'")?;
         choices.push((parse_rule(obj, true)?, next.to_string()));
     }
-    Ok(Kind::Choice { choices, default: string_field(s, "Default")?.map(str::to_string) })
+    Ok(Kind::Choice {
+        choices,
+        default: string_field(s, "Default")?.map(str::to_string),
+    })
 }
 
 fn parse_rule(obj: &Map<String, Value>, top: bool) -> Result<Rule, String> {
@@ -601,7 +804,9 @@ fn parse_rule(obj: &Map<String, Value>, top: bool) -> Result<Rule, String> {
         .filter(|(k, _)| !matches!(k.as_str(), "Next" | "Comment" | "Variable"))
         .collect();
     let [(op_name, operand)] = ops.as_slice() else {
-        return Err("each choice rule needs exactly one comparison operator (or And/Or/Not)".into());
+        return Err(
+            "each choice rule needs exactly one comparison operator (or And/Or/Not)".into(),
+        );
     };
     let sub_rules = |v: &Value| -> Result<Vec<Rule>, String> {
         v.as_array()
@@ -612,17 +817,24 @@ fn parse_rule(obj: &Map<String, Value>, top: bool) -> Result<Rule, String> {
             .collect()
     };
     match op_name.as_str() {
-        "And" | "Or" | "Not" if obj.contains_key("Variable") => Err(format!("{op_name} must not have 'Variable'")),
+        "And" | "Or" | "Not" if obj.contains_key("Variable") => {
+            Err(format!("{op_name} must not have 'Variable'"))
+        }
         "And" => Ok(Rule::And(sub_rules(operand)?)),
         "Or" => Ok(Rule::Or(sub_rules(operand)?)),
         "Not" => {
-            let inner = operand.as_object().ok_or("Not needs a single rule object")?;
+            let inner = operand
+                .as_object()
+                .ok_or("Not needs a single rule object")?;
             Ok(Rule::Not(Box::new(parse_rule(inner, false)?)))
         }
         name => {
-            let variable = path_field(obj, "Variable")?.ok_or_else(|| format!("{name} needs 'Variable'"))?;
+            let variable =
+                path_field(obj, "Variable")?.ok_or_else(|| format!("{name} needs 'Variable'"))?;
             let (base, is_path) = match name.strip_suffix("Path") {
-                Some(b) if b != "Is" && !name.starts_with("Is") && name != "StringMatchesPath" => (b, true),
+                Some(b) if b != "Is" && !name.starts_with("Is") && name != "StringMatchesPath" => {
+                    (b, true)
+                }
                 _ => (name, false),
             };
             let cmp = |suffix: &str| -> Option<Cmp> {
@@ -657,7 +869,9 @@ fn parse_rule(obj: &Map<String, Value>, top: bool) -> Result<Rule, String> {
                 }
             };
             let operand = if is_path {
-                let p = operand.as_str().ok_or_else(|| format!("{name} needs a path string"))?;
+                let p = operand
+                    .as_str()
+                    .ok_or_else(|| format!("{name} needs a path string"))?;
                 Operand::Path(Path::parse(p)?)
             } else {
                 let ok = match op {
@@ -667,11 +881,17 @@ fn parse_rule(obj: &Map<String, Value>, top: bool) -> Result<Rule, String> {
                     _ => operand.is_boolean(),
                 };
                 if !ok {
-                    return Err(format!("{name} has an operand of the wrong type: {operand}"));
+                    return Err(format!(
+                        "{name} has an operand of the wrong type: {operand}"
+                    ));
                 }
                 Operand::Value((*operand).clone())
             };
-            Ok(Rule::Test { variable, op, operand })
+            Ok(Rule::Test {
+                variable,
+                op,
+                operand,
+            })
         }
     }
 }
@@ -684,14 +904,35 @@ mod tests {
     fn rejects_common_mistakes() {
         let cases = [
             (r#"{"States":{"A":{"Type":"Pass","End":true}}}"#, "StartAt"),
-            (r#"{"StartAt":"B","States":{"A":{"Type":"Pass","End":true}}}"#, "MISSING_TRANSITION_TARGET"),
-            (r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"C"}}}"#, "missing state"),
-            (r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true},"B":{"Type":"Pass","End":true}}}"#, "not reachable"),
+            (
+                r#"{"StartAt":"B","States":{"A":{"Type":"Pass","End":true}}}"#,
+                "MISSING_TRANSITION_TARGET",
+            ),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Next":"C"}}}"#,
+                "missing state",
+            ),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true},"B":{"Type":"Pass","End":true}}}"#,
+                "not reachable",
+            ),
             (r#"{"StartAt":"A","States":{"A":{"End":true}}}"#, "Type"),
-            (r#"{"StartAt":"A","States":{"A":{"Type":"Choice"}}}"#, "Choices"),
-            (r#"{"StartAt":"A","States":{"A":{"Type":"Fail","End":true}}}"#, "not supported"),
-            (r#"{"StartAt":"A","States":{"A":{"Type":"Pass","InputPath":"$.a[","End":true}}}"#, "JSONPath"),
-            (r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Resource":"x","End":true}}}"#, "not supported"),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Choice"}}}"#,
+                "Choices",
+            ),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Fail","End":true}}}"#,
+                "not supported",
+            ),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","InputPath":"$.a[","End":true}}}"#,
+                "JSONPath",
+            ),
+            (
+                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Resource":"x","End":true}}}"#,
+                "not supported",
+            ),
         ];
         for (src, want) in cases {
             let err = parse(src).unwrap_err();
@@ -704,8 +945,14 @@ mod tests {
         let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(error_matches(&l(&["States.ALL"]), "Ferry.Transient"));
         assert!(!error_matches(&l(&["States.ALL"]), "States.Runtime"));
-        assert!(error_matches(&l(&["States.TaskFailed"]), "Lambda.ServiceException"));
+        assert!(error_matches(
+            &l(&["States.TaskFailed"]),
+            "Lambda.ServiceException"
+        ));
         assert!(!error_matches(&l(&["States.TaskFailed"]), "States.Timeout"));
-        assert!(error_matches(&l(&["States.Timeout"]), "States.HeartbeatTimeout"));
+        assert!(error_matches(
+            &l(&["States.Timeout"]),
+            "States.HeartbeatTimeout"
+        ));
     }
 }

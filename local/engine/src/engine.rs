@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::definition::{self, Definition};
 use crate::error::{ApiError, ErrorCode, TaskError};
-use crate::integrations::{AwsForwarder, Builtin, BuildRunner, Integrations, LambdaFn};
+use crate::integrations::{AwsForwarder, BuildRunner, Builtin, Integrations, LambdaFn};
 use crate::interpreter;
 use crate::paths::ExecutionContext;
 
@@ -140,7 +140,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl ExecutionRecord {
     /// Appends an event after `prev`; returns its id, or `prev` once the execution closed.
-    pub(crate) fn push(&self, prev: u64, event_type: impl Into<String>, details: Option<(&'static str, Value)>) -> u64 {
+    pub(crate) fn push(
+        &self,
+        prev: u64,
+        event_type: impl Into<String>,
+        details: Option<(&'static str, Value)>,
+    ) -> u64 {
         let mut st = lock(&self.state);
         if st.status != ExecutionStatus::Running {
             return prev;
@@ -157,7 +162,13 @@ impl ExecutionRecord {
     }
 
     /// Closes the execution with its final event; false if it had already closed.
-    pub(crate) fn finish(&self, status: ExecutionStatus, output: Option<String>, error: Option<String>, cause: Option<String>) -> bool {
+    pub(crate) fn finish(
+        &self,
+        status: ExecutionStatus,
+        output: Option<String>,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> bool {
         let mut st = lock(&self.state);
         if st.status != ExecutionStatus::Running {
             return false;
@@ -165,18 +176,43 @@ impl ExecutionRecord {
         let (event_type, details) = match status {
             ExecutionStatus::Succeeded => (
                 "ExecutionSucceeded",
-                ("executionSucceededEventDetails", json!({"output": output, "outputDetails": {"truncated": false}})),
+                (
+                    "executionSucceededEventDetails",
+                    json!({"output": output, "outputDetails": {"truncated": false}}),
+                ),
             ),
-            ExecutionStatus::Failed => ("ExecutionFailed", ("executionFailedEventDetails", json!({"error": error, "cause": cause}))),
-            ExecutionStatus::TimedOut => ("ExecutionTimedOut", ("executionTimedOutEventDetails", json!({"error": error, "cause": cause}))),
-            ExecutionStatus::Aborted | ExecutionStatus::Running => {
-                ("ExecutionAborted", ("executionAbortedEventDetails", json!({"error": error, "cause": cause})))
-            }
+            ExecutionStatus::Failed => (
+                "ExecutionFailed",
+                (
+                    "executionFailedEventDetails",
+                    json!({"error": error, "cause": cause}),
+                ),
+            ),
+            ExecutionStatus::TimedOut => (
+                "ExecutionTimedOut",
+                (
+                    "executionTimedOutEventDetails",
+                    json!({"error": error, "cause": cause}),
+                ),
+            ),
+            ExecutionStatus::Aborted | ExecutionStatus::Running => (
+                "ExecutionAborted",
+                (
+                    "executionAbortedEventDetails",
+                    json!({"error": error, "cause": cause}),
+                ),
+            ),
         };
         let now = Utc::now();
         let id = st.events.len() as u64 + 1;
         let prev = id - 1;
-        st.events.push(HistoryEvent { id, previous_event_id: prev, timestamp: now, event_type: event_type.into(), details: Some(details) });
+        st.events.push(HistoryEvent {
+            id,
+            previous_event_id: prev,
+            timestamp: now,
+            event_type: event_type.into(),
+            details: Some(details),
+        });
         st.status = status;
         st.output = output;
         st.error = error.filter(|e| !e.is_empty());
@@ -268,7 +304,10 @@ pub(crate) struct Inner {
 
 impl Inner {
     pub(crate) fn integrations(&self) -> Arc<dyn Integrations> {
-        self.integrations.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.integrations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Issues an unguessable single-use token (256 random bits, base64url).
@@ -278,8 +317,19 @@ impl Inner {
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         let (tx, rx) = oneshot::channel();
         let heartbeat = Arc::new(Notify::new());
-        lock(&self.tokens).insert(token.clone(), TokenSlot { tx, heartbeat: heartbeat.clone() });
-        let wait = TokenWait { rx, heartbeat, inner: Arc::downgrade(self), token: token.clone() };
+        lock(&self.tokens).insert(
+            token.clone(),
+            TokenSlot {
+                tx,
+                heartbeat: heartbeat.clone(),
+            },
+        );
+        let wait = TokenWait {
+            rx,
+            heartbeat,
+            inner: Arc::downgrade(self),
+            token: token.clone(),
+        };
         (token, wait)
     }
 }
@@ -295,15 +345,23 @@ const TOKEN_LEN: usize = 43;
 fn validate_name(name: &str, what: &str) -> Result<(), ApiError> {
     let bad = name.is_empty()
         || name.chars().count() > 80
-        || name.chars().any(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c));
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c));
     if bad {
-        return Err(ApiError::new(ErrorCode::InvalidName, format!("Invalid {what} name: '{name}'")));
+        return Err(ApiError::new(
+            ErrorCode::InvalidName,
+            format!("Invalid {what} name: '{name}'"),
+        ));
     }
     Ok(())
 }
 
 fn invalid_definition(reason: String) -> ApiError {
-    ApiError::new(ErrorCode::InvalidDefinition, format!("Invalid State Machine Definition: '{reason}'"))
+    ApiError::new(
+        ErrorCode::InvalidDefinition,
+        format!("Invalid State Machine Definition: '{reason}'"),
+    )
 }
 
 /// An RFC 3339 timestamp with milliseconds, as the context object shows times.
@@ -349,17 +407,27 @@ impl Engine {
 
     /// Replaces the built-in integrations altogether (registered lambdas etc. are bypassed).
     pub fn set_integrations(&self, integrations: Arc<dyn Integrations>) {
-        *self.inner.integrations.write().unwrap_or_else(|e| e.into_inner()) = integrations;
+        *self
+            .inner
+            .integrations
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = integrations;
     }
 
     pub fn state_machine_arn(&self, name: &str) -> String {
         let c = &self.inner.config;
-        format!("arn:aws:states:{}:{}:stateMachine:{name}", c.region, c.account_id)
+        format!(
+            "arn:aws:states:{}:{}:stateMachine:{name}",
+            c.region, c.account_id
+        )
     }
 
     fn machine(&self, arn: &str) -> Result<Arc<StateMachine>, ApiError> {
         if !arn.starts_with("arn:aws:states:") || !arn.contains(":stateMachine:") {
-            return Err(ApiError::new(ErrorCode::InvalidArn, format!("Invalid Arn: '{arn}'")));
+            return Err(ApiError::new(
+                ErrorCode::InvalidArn,
+                format!("Invalid Arn: '{arn}'"),
+            ));
         }
         self.inner
             .machines
@@ -367,12 +435,20 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .get(arn)
             .cloned()
-            .ok_or_else(|| ApiError::new(ErrorCode::StateMachineDoesNotExist, format!("State Machine Does Not Exist: '{arn}'")))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::StateMachineDoesNotExist,
+                    format!("State Machine Does Not Exist: '{arn}'"),
+                )
+            })
     }
 
     fn execution(&self, arn: &str) -> Result<Arc<ExecutionRecord>, ApiError> {
         if !arn.starts_with("arn:aws:states:") || !arn.contains(":execution:") {
-            return Err(ApiError::new(ErrorCode::InvalidArn, format!("Invalid Arn: '{arn}'")));
+            return Err(ApiError::new(
+                ErrorCode::InvalidArn,
+                format!("Invalid Arn: '{arn}'"),
+            ));
         }
         self.inner
             .executions
@@ -380,21 +456,38 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .get(arn)
             .cloned()
-            .ok_or_else(|| ApiError::new(ErrorCode::ExecutionDoesNotExist, format!("Execution Does Not Exist: '{arn}'")))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::ExecutionDoesNotExist,
+                    format!("Execution Does Not Exist: '{arn}'"),
+                )
+            })
     }
 
     /// Validates the definition and stores the machine. Re-creating a machine with the same
     /// definition and role returns the existing one (as AWS); anything else is a conflict.
-    pub fn create_state_machine(&self, name: &str, definition: &str, role_arn: &str) -> Result<StateMachineInfo, ApiError> {
+    pub fn create_state_machine(
+        &self,
+        name: &str,
+        definition: &str,
+        role_arn: &str,
+    ) -> Result<StateMachineInfo, ApiError> {
         validate_name(name, "state machine")?;
         let def = definition::parse(definition).map_err(invalid_definition)?;
         let arn = self.state_machine_arn(name);
-        let mut machines = self.inner.machines.write().unwrap_or_else(|e| e.into_inner());
+        let mut machines = self
+            .inner
+            .machines
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = machines.get(&arn) {
             if existing.info.definition == definition && existing.info.role_arn == role_arn {
                 return Ok(existing.info.clone());
             }
-            return Err(ApiError::new(ErrorCode::StateMachineAlreadyExists, format!("State Machine Already Exists: '{arn}'")));
+            return Err(ApiError::new(
+                ErrorCode::StateMachineAlreadyExists,
+                format!("State Machine Already Exists: '{arn}'"),
+            ));
         }
         let info = StateMachineInfo {
             arn: arn.clone(),
@@ -403,14 +496,28 @@ impl Engine {
             role_arn: role_arn.to_string(),
             creation_date: Utc::now(),
         };
-        machines.insert(arn, Arc::new(StateMachine { info: info.clone(), definition: def }));
+        machines.insert(
+            arn,
+            Arc::new(StateMachine {
+                info: info.clone(),
+                definition: def,
+            }),
+        );
         Ok(info)
     }
 
     /// Replaces definition and/or role; running executions keep the definition they started with.
-    pub fn update_state_machine(&self, arn: &str, definition: Option<&str>, role_arn: Option<&str>) -> Result<DateTime<Utc>, ApiError> {
+    pub fn update_state_machine(
+        &self,
+        arn: &str,
+        definition: Option<&str>,
+        role_arn: Option<&str>,
+    ) -> Result<DateTime<Utc>, ApiError> {
         if definition.is_none() && role_arn.is_none() {
-            return Err(ApiError::new(ErrorCode::ValidationException, "Either definition or roleArn must be given"));
+            return Err(ApiError::new(
+                ErrorCode::ValidationException,
+                "Either definition or roleArn must be given",
+            ));
         }
         let current = self.machine(arn)?;
         let mut info = current.info.clone();
@@ -426,7 +533,13 @@ impl Engine {
             .machines
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(arn.to_string(), Arc::new(StateMachine { info, definition: def }));
+            .insert(
+                arn.to_string(),
+                Arc::new(StateMachine {
+                    info,
+                    definition: def,
+                }),
+            );
         Ok(Utc::now())
     }
 
@@ -451,18 +564,34 @@ impl Engine {
     /// Deletes a machine; its executions keep running to the end, as in AWS.
     pub fn delete_state_machine(&self, arn: &str) -> Result<(), ApiError> {
         self.machine(arn)?;
-        self.inner.machines.write().unwrap_or_else(|e| e.into_inner()).remove(arn);
+        self.inner
+            .machines
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(arn);
         Ok(())
     }
 
     /// Starts an execution (must be called inside a Tokio runtime). A repeated name with the
     /// same input while the first is running returns the first, as AWS does.
-    pub fn start_execution(&self, state_machine_arn: &str, name: Option<&str>, input: Option<&str>) -> Result<ExecutionInfo, ApiError> {
+    pub fn start_execution(
+        &self,
+        state_machine_arn: &str,
+        name: Option<&str>,
+        input: Option<&str>,
+    ) -> Result<ExecutionInfo, ApiError> {
         if self.inner.stopping.load(Ordering::SeqCst) {
-            return Err(ApiError::new(ErrorCode::InternalFailure, "The engine is stopping"));
+            return Err(ApiError::new(
+                ErrorCode::InternalFailure,
+                "The engine is stopping",
+            ));
         }
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| ApiError::new(ErrorCode::InternalFailure, "start_execution needs a Tokio runtime"))?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            ApiError::new(
+                ErrorCode::InternalFailure,
+                "start_execution needs a Tokio runtime",
+            )
+        })?;
         let machine = self.machine(state_machine_arn)?;
         let name = match name {
             Some(n) => {
@@ -472,17 +601,31 @@ impl Engine {
             None => uuid::Uuid::new_v4().to_string(),
         };
         let input = input.unwrap_or("{}");
-        let input_value: Value = serde_json::from_str(input)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidExecutionInput, format!("Invalid State Machine Execution Input: '{e}'")))?;
+        let input_value: Value = serde_json::from_str(input).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidExecutionInput,
+                format!("Invalid State Machine Execution Input: '{e}'"),
+            )
+        })?;
         let c = &self.inner.config;
-        let arn = format!("arn:aws:states:{}:{}:execution:{}:{name}", c.region, c.account_id, machine.info.name);
-        let mut executions = self.inner.executions.write().unwrap_or_else(|e| e.into_inner());
+        let arn = format!(
+            "arn:aws:states:{}:{}:execution:{}:{name}",
+            c.region, c.account_id, machine.info.name
+        );
+        let mut executions = self
+            .inner
+            .executions
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = executions.get(&arn) {
             let info = existing.info();
             if info.status == ExecutionStatus::Running && info.input == input {
                 return Ok(info);
             }
-            return Err(ApiError::new(ErrorCode::ExecutionAlreadyExists, format!("Execution Already Exists: '{arn}'")));
+            return Err(ApiError::new(
+                ErrorCode::ExecutionAlreadyExists,
+                format!("Execution Already Exists: '{arn}'"),
+            ));
         }
         let start = Utc::now();
         let (status_tx, _) = watch::channel(ExecutionStatus::Running);
@@ -492,7 +635,14 @@ impl Engine {
             sm_arn: machine.info.arn.clone(),
             input: input.to_string(),
             start,
-            state: Mutex::new(ExecState { status: ExecutionStatus::Running, output: None, error: None, cause: None, stop: None, events: Vec::new() }),
+            state: Mutex::new(ExecState {
+                status: ExecutionStatus::Running,
+                output: None,
+                error: None,
+                cause: None,
+                stop: None,
+                events: Vec::new(),
+            }),
             cancel: CancellationToken::new(),
             status_tx,
         });
@@ -514,7 +664,8 @@ impl Engine {
         };
         let info = record.info();
         let cancel = record.cancel.clone();
-        let run = interpreter::run_execution(self.inner.clone(), record, machine.definition.clone(), ctx);
+        let run =
+            interpreter::run_execution(self.inner.clone(), record, machine.definition.clone(), ctx);
         let _guard = runtime.enter();
         self.inner.tracker.spawn(async move {
             tokio::select! {
@@ -530,8 +681,18 @@ impl Engine {
     }
 
     /// Executions of one machine, newest first, optionally filtered by status.
-    pub fn list_executions(&self, state_machine_arn: &str, status: Option<ExecutionStatus>) -> Result<Vec<ExecutionInfo>, ApiError> {
-        if !self.inner.machines.read().unwrap_or_else(|e| e.into_inner()).contains_key(state_machine_arn) {
+    pub fn list_executions(
+        &self,
+        state_machine_arn: &str,
+        status: Option<ExecutionStatus>,
+    ) -> Result<Vec<ExecutionInfo>, ApiError> {
+        if !self
+            .inner
+            .machines
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(state_machine_arn)
+        {
             self.machine(state_machine_arn)?;
         }
         let mut out: Vec<ExecutionInfo> = self
@@ -555,7 +716,12 @@ impl Engine {
     }
 
     /// Stops a running execution: ExecutionAborted, and everything it was doing is dropped.
-    pub fn stop_execution(&self, arn: &str, error: Option<String>, cause: Option<String>) -> Result<DateTime<Utc>, ApiError> {
+    pub fn stop_execution(
+        &self,
+        arn: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<DateTime<Utc>, ApiError> {
         let exec = self.execution(arn)?;
         exec.finish(ExecutionStatus::Aborted, None, error, cause);
         exec.cancel.cancel();
@@ -564,12 +730,20 @@ impl Engine {
 
     fn take_token(&self, token: &str) -> Result<TokenSlot, ApiError> {
         if token.is_empty() || token.len() > 2048 {
-            return Err(ApiError::new(ErrorCode::ValidationException, "taskToken must be 1..2048 characters"));
+            return Err(ApiError::new(
+                ErrorCode::ValidationException,
+                "taskToken must be 1..2048 characters",
+            ));
         }
         let well_formed = token.len() == TOKEN_LEN
-            && base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).is_ok_and(|b| b.len() == 32);
+            && base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token)
+                .is_ok_and(|b| b.len() == 32);
         if !well_formed {
-            return Err(ApiError::new(ErrorCode::InvalidToken, "Invalid Token: 'not a task token issued by this engine'"));
+            return Err(ApiError::new(
+                ErrorCode::InvalidToken,
+                "Invalid Token: 'not a task token issued by this engine'",
+            ));
         }
         if let Some(slot) = lock(&self.inner.tokens).remove(token) {
             return Ok(slot);
@@ -577,12 +751,16 @@ impl Engine {
         if lock(&self.inner.timed_out_tokens).contains(token) {
             return Err(ApiError::new(ErrorCode::TaskTimedOut, "Task Timed Out"));
         }
-        Err(ApiError::new(ErrorCode::TaskDoesNotExist, "Task Does Not Exist"))
+        Err(ApiError::new(
+            ErrorCode::TaskDoesNotExist,
+            "Task Does Not Exist",
+        ))
     }
 
     pub fn send_task_success(&self, token: &str, output: &str) -> Result<(), ApiError> {
-        let value: Value = serde_json::from_str(output)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidOutput, format!("Invalid Output: '{e}'")))?;
+        let value: Value = serde_json::from_str(output).map_err(|e| {
+            ApiError::new(ErrorCode::InvalidOutput, format!("Invalid Output: '{e}'"))
+        })?;
         let slot = self.take_token(token)?;
         // A receiver gone means the task finished meanwhile (stopped, timed out).
         slot.tx
@@ -590,10 +768,18 @@ impl Engine {
             .map_err(|_| ApiError::new(ErrorCode::TaskDoesNotExist, "Task Does Not Exist"))
     }
 
-    pub fn send_task_failure(&self, token: &str, error: Option<String>, cause: Option<String>) -> Result<(), ApiError> {
+    pub fn send_task_failure(
+        &self,
+        token: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<(), ApiError> {
         let slot = self.take_token(token)?;
         slot.tx
-            .send(Err(TaskError::new(error.unwrap_or_default(), cause.unwrap_or_default())))
+            .send(Err(TaskError::new(
+                error.unwrap_or_default(),
+                cause.unwrap_or_default(),
+            )))
             .map_err(|_| ApiError::new(ErrorCode::TaskDoesNotExist, "Task Does Not Exist"))
     }
 
@@ -607,18 +793,29 @@ impl Engine {
                 slot.heartbeat.notify_one();
                 Ok(())
             }
-            None => Err(ApiError::new(ErrorCode::TaskDoesNotExist, "Task Does Not Exist")),
+            None => Err(ApiError::new(
+                ErrorCode::TaskDoesNotExist,
+                "Task Does Not Exist",
+            )),
         }
     }
 
     /// Waits until the execution is no longer RUNNING, or `timeout` passes.
-    pub async fn wait_for_execution(&self, arn: &str, timeout: Duration) -> Result<ExecutionInfo, ApiError> {
+    pub async fn wait_for_execution(
+        &self,
+        arn: &str,
+        timeout: Duration,
+    ) -> Result<ExecutionInfo, ApiError> {
         let exec = self.execution(arn)?;
         let mut rx = exec.status_tx.subscribe();
-        let done = tokio::time::timeout(timeout, rx.wait_for(|s| *s != ExecutionStatus::Running)).await;
+        let done =
+            tokio::time::timeout(timeout, rx.wait_for(|s| *s != ExecutionStatus::Running)).await;
         match done {
             Ok(_) => Ok(exec.info()),
-            Err(_) => Err(ApiError::new(ErrorCode::ValidationException, format!("Execution still running after {timeout:?}"))),
+            Err(_) => Err(ApiError::new(
+                ErrorCode::ValidationException,
+                format!("Execution still running after {timeout:?}"),
+            )),
         }
     }
 
@@ -635,7 +832,12 @@ impl Engine {
             .cloned()
             .collect();
         for exec in running {
-            if exec.finish(ExecutionStatus::Aborted, None, Some("Ferry.EngineStopped".into()), Some("The local engine stopped while the execution was running".into())) {
+            if exec.finish(
+                ExecutionStatus::Aborted,
+                None,
+                Some("Ferry.EngineStopped".into()),
+                Some("The local engine stopped while the execution was running".into()),
+            ) {
                 tracing::info!(execution = %exec.arn, "aborted by shutdown");
             }
             exec.cancel.cancel();

@@ -15,7 +15,8 @@ use crate::error::TaskError;
 /// An in-process Lambda handler: receives the `Payload`, returns the function's result.
 /// Its `TaskError::error` is the function's error type (`Ferry.Transient`, …) and
 /// `TaskError::cause` its message.
-pub type LambdaFn = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<Value, TaskError>> + Send + Sync>;
+pub type LambdaFn =
+    Arc<dyn Fn(Value) -> BoxFuture<'static, Result<Value, TaskError>> + Send + Sync>;
 
 /// Runs CodeBuild builds (ferry-local runs the buildspec with bash).
 pub trait BuildRunner: Send + Sync {
@@ -29,7 +30,12 @@ pub trait BuildRunner: Send + Sync {
 pub trait AwsForwarder: Send + Sync {
     /// `service` is e.g. `sns`/`dynamodb`, `action` e.g. `publish`/`putItem`; `params` are the
     /// Task's effective parameters in the API's own (PascalCase) shape. Returns the response.
-    fn call(&self, service: &str, action: &str, params: Value) -> BoxFuture<'_, Result<Value, TaskError>>;
+    fn call(
+        &self,
+        service: &str,
+        action: &str,
+        params: Value,
+    ) -> BoxFuture<'_, Result<Value, TaskError>>;
 }
 
 /// How Step Functions waits on a service integration.
@@ -76,8 +82,16 @@ impl Resource {
         let direct_lambda = arn.starts_with("arn:aws:lambda:") && arn.contains(":function:");
         Self {
             arn: arn.to_string(),
-            service: if direct_lambda { "lambda".into() } else { arn.split(':').nth(2).unwrap_or("").to_string() },
-            action: if direct_lambda { "invoke".into() } else { String::new() },
+            service: if direct_lambda {
+                "lambda".into()
+            } else {
+                arn.split(':').nth(2).unwrap_or("").to_string()
+            },
+            action: if direct_lambda {
+                "invoke".into()
+            } else {
+                String::new()
+            },
             pattern: Pattern::RequestResponse,
             direct_lambda,
         }
@@ -123,7 +137,10 @@ fn read<T: Clone>(lock: &RwLock<T>) -> T {
 
 impl Builtin {
     pub fn register_lambda(&self, name: impl Into<String>, f: LambdaFn) {
-        self.lambdas.write().unwrap_or_else(|e| e.into_inner()).insert(name.into(), f);
+        self.lambdas
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.into(), f);
     }
 
     pub fn set_build_runner(&self, runner: Arc<dyn BuildRunner>) {
@@ -158,9 +175,18 @@ impl Builtin {
             .parameters
             .get("FunctionName")
             .and_then(Value::as_str)
-            .ok_or_else(|| TaskError::new("Lambda.InvalidParameterValueException", "FunctionName is required"))?;
+            .ok_or_else(|| {
+                TaskError::new(
+                    "Lambda.InvalidParameterValueException",
+                    "FunctionName is required",
+                )
+            })?;
         let f = self.lambda(function)?;
-        let payload = request.parameters.get("Payload").cloned().unwrap_or_else(|| json!({}));
+        let payload = request
+            .parameters
+            .get("Payload")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
         let result = f(payload).await.map_err(lambda_error)?;
         Ok(json!({
             "ExecutedVersion": "$LATEST",
@@ -173,7 +199,9 @@ impl Builtin {
 
     async fn invoke_codebuild(&self, request: TaskRequest) -> Result<Value, TaskError> {
         let runner = read(&self.build_runner).ok_or_else(|| {
-            TaskError::task_failed("No build runner is configured in the local engine for codebuild:startBuild")
+            TaskError::task_failed(
+                "No build runner is configured in the local engine for codebuild:startBuild",
+            )
         })?;
         if request.resource.action != "startBuild" {
             return Err(unknown(&request.resource));
@@ -199,7 +227,8 @@ impl Builtin {
 /// Lambda reports function errors with the function's own error type as Error, and its
 /// error payload as Cause — unless the handler already produced such a payload.
 fn lambda_error(e: TaskError) -> TaskError {
-    if e.error.starts_with("Lambda.") || e.error.starts_with("States.") || e.cause.starts_with('{') {
+    if e.error.starts_with("Lambda.") || e.error.starts_with("States.") || e.cause.starts_with('{')
+    {
         e
     } else {
         TaskError::lambda(&e.error, &e.cause)
@@ -229,11 +258,15 @@ impl Integrations for Builtin {
             match (r.service.as_str(), r.action.as_str()) {
                 ("lambda", "invoke") => self.invoke_lambda(request).await,
                 ("codebuild", _) => self.invoke_codebuild(request).await,
-                ("sns", "publish") | ("dynamodb", "putItem" | "updateItem" | "getItem" | "deleteItem")
+                ("sns", "publish")
+                | ("dynamodb", "putItem" | "updateItem" | "getItem" | "deleteItem")
                     if r.pattern == Pattern::RequestResponse =>
                 {
                     let forwarder = read(&self.forwarder).ok_or_else(|| {
-                        TaskError::task_failed(format!("No AWS forwarder is configured for resource '{}'", r.arn))
+                        TaskError::task_failed(format!(
+                            "No AWS forwarder is configured for resource '{}'",
+                            r.arn
+                        ))
                     })?;
                     let (service, action) = (r.service.clone(), r.action.clone());
                     forwarder.call(&service, &action, request.parameters).await
@@ -251,10 +284,16 @@ mod tests {
     #[test]
     fn resources() {
         let r = Resource::parse("arn:aws:states:::lambda:invoke.waitForTaskToken");
-        assert_eq!((r.service.as_str(), r.action.as_str(), r.pattern), ("lambda", "invoke", Pattern::WaitForTaskToken));
+        assert_eq!(
+            (r.service.as_str(), r.action.as_str(), r.pattern),
+            ("lambda", "invoke", Pattern::WaitForTaskToken)
+        );
         assert_eq!(r.event_name(), "invoke.waitForTaskToken");
         let r = Resource::parse("arn:aws:states:::codebuild:startBuild.sync");
-        assert_eq!((r.action.as_str(), r.pattern), ("startBuild", Pattern::Sync));
+        assert_eq!(
+            (r.action.as_str(), r.pattern),
+            ("startBuild", Pattern::Sync)
+        );
         let r = Resource::parse("arn:aws:lambda:us-east-1:123456789012:function:f:live");
         assert!(r.direct_lambda);
         assert_eq!(function_name(&r.arn), "f");

@@ -11,25 +11,44 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use crate::choice;
-use crate::definition::{error_matches, parse_timestamp, Definition, Kind, MapSpec, Retrier, Seconds, State, Task, Text, WaitFor};
+use crate::definition::{
+    error_matches, parse_timestamp, Definition, Kind, MapSpec, Retrier, Seconds, State, Task, Text,
+    WaitFor,
+};
 use crate::engine::{rfc3339, ExecutionRecord, ExecutionStatus, Inner};
 use crate::error::{names, TaskError};
 use crate::integrations::{Pattern, Resource, TaskRequest};
 use crate::paths::{Context, ExecutionContext};
 
 /// Runs one execution to its end and records the outcome.
-pub(crate) async fn run_execution(inner: Arc<Inner>, exec: Arc<ExecutionRecord>, def: Arc<Definition>, ctx: ExecutionContext) {
+pub(crate) async fn run_execution(
+    inner: Arc<Inner>,
+    exec: Arc<ExecutionRecord>,
+    def: Arc<Definition>,
+    ctx: ExecutionContext,
+) {
     let input = ctx.input.clone();
-    let run = Run { inner, exec: exec.clone(), ctx };
+    let run = Run {
+        inner,
+        exec: exec.clone(),
+        ctx,
+    };
     let mut trail = 1;
     let body = run.machine(&def, input, &mut trail);
     let outcome = match def.timeout_seconds {
-        Some(t) => tokio::time::timeout(Duration::from_secs(t), body).await.ok(),
+        Some(t) => tokio::time::timeout(Duration::from_secs(t), body)
+            .await
+            .ok(),
         None => Some(body.await),
     };
     match outcome {
         Some(Ok(output)) => {
-            exec.finish(ExecutionStatus::Succeeded, Some(output.to_string()), None, None);
+            exec.finish(
+                ExecutionStatus::Succeeded,
+                Some(output.to_string()),
+                None,
+                None,
+            );
         }
         Some(Err(e)) => {
             exec.finish(ExecutionStatus::Failed, None, Some(e.error), Some(e.cause));
@@ -54,7 +73,10 @@ struct Run {
 type Step = (Value, Option<String>);
 
 fn entered(name: &str, input: &Value) -> Option<(&'static str, Value)> {
-    Some(("stateEnteredEventDetails", json!({"name": name, "input": input.to_string(), "inputDetails": {"truncated": false}})))
+    Some((
+        "stateEnteredEventDetails",
+        json!({"name": name, "input": input.to_string(), "inputDetails": {"truncated": false}}),
+    ))
 }
 
 fn seconds(s: &Seconds, input: &Value, ctx: &Context<'_>, field: &str) -> Result<u64, TaskError> {
@@ -62,8 +84,11 @@ fn seconds(s: &Seconds, input: &Value, ctx: &Context<'_>, field: &str) -> Result
         Seconds::Fixed(n) => Ok(*n),
         Seconds::Path(p) => {
             let v = p.select(input, ctx, field)?;
-            v.as_u64()
-                .ok_or_else(|| TaskError::runtime(format!("The value of {field} must be a non-negative integer, got {v}")))
+            v.as_u64().ok_or_else(|| {
+                TaskError::runtime(format!(
+                    "The value of {field} must be a non-negative integer, got {v}"
+                ))
+            })
         }
     }
 }
@@ -80,7 +105,12 @@ impl Run {
         }
     }
 
-    fn machine<'a>(&'a self, def: &'a Definition, input: Value, trail: &'a mut u64) -> BoxFuture<'a, Result<Value, TaskError>> {
+    fn machine<'a>(
+        &'a self,
+        def: &'a Definition,
+        input: Value,
+        trail: &'a mut u64,
+    ) -> BoxFuture<'a, Result<Value, TaskError>> {
         Box::pin(async move {
             let mut name = def.start_at.clone();
             let mut input = input;
@@ -104,7 +134,9 @@ impl Run {
     async fn state(&self, st: &State, raw: Value, trail: &mut u64) -> Result<Step, TaskError> {
         let ty = st.kind.type_name();
         let entered_time = rfc3339(Utc::now());
-        *trail = self.exec.push(*trail, format!("{ty}StateEntered"), entered(&st.name, &raw));
+        *trail = self
+            .exec
+            .push(*trail, format!("{ty}StateEntered"), entered(&st.name, &raw));
         let ctx = self.context(st, &entered_time);
         let (output, next) = match &st.kind {
             Kind::Pass { result } => {
@@ -115,7 +147,10 @@ impl Run {
                 };
                 let result = result.clone().unwrap_or(effective);
                 let merged = st.result_path.apply(raw, result)?;
-                (st.output_path.apply(merged, &ctx, "OutputPath")?, st.next.clone())
+                (
+                    st.output_path.apply(merged, &ctx, "OutputPath")?,
+                    st.next.clone(),
+                )
             }
             Kind::Succeed => {
                 let effective = st.input_path.apply(raw, &ctx, "InputPath")?;
@@ -128,7 +163,9 @@ impl Run {
                         Some(Text::Literal(s)) => Ok(s.clone()),
                         Some(Text::Dynamic(tpl)) => match tpl.eval(&raw, &ctx)? {
                             Value::String(s) => Ok(s),
-                            other => Err(TaskError::runtime(format!("ErrorPath/CausePath must name a string, got {other}"))),
+                            other => Err(TaskError::runtime(format!(
+                                "ErrorPath/CausePath must name a string, got {other}"
+                            ))),
                         },
                     }
                 };
@@ -144,29 +181,57 @@ impl Run {
                     }
                 }
                 let next = next.or_else(|| default.clone()).ok_or_else(|| {
-                    TaskError::new(names::NO_CHOICE_MATCHED, format!("No Matches! (state '{}')", st.name))
+                    TaskError::new(
+                        names::NO_CHOICE_MATCHED,
+                        format!("No Matches! (state '{}')", st.name),
+                    )
                 })?;
-                (st.output_path.apply(effective, &ctx, "OutputPath")?, Some(next))
+                (
+                    st.output_path.apply(effective, &ctx, "OutputPath")?,
+                    Some(next),
+                )
             }
             Kind::Wait(w) => {
                 let effective = st.input_path.apply(raw, &ctx, "InputPath")?;
                 let until_ts = |s: &str| -> Result<Duration, TaskError> {
-                    let ts = parse_timestamp(s).ok_or_else(|| TaskError::runtime(format!("'{s}' is not an RFC 3339 timestamp")))?;
-                    Ok((ts.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                    let ts = parse_timestamp(s).ok_or_else(|| {
+                        TaskError::runtime(format!("'{s}' is not an RFC 3339 timestamp"))
+                    })?;
+                    Ok((ts.with_timezone(&Utc) - Utc::now())
+                        .to_std()
+                        .unwrap_or(Duration::ZERO))
                 };
                 let wait = match w {
                     WaitFor::Seconds(n) => Duration::from_secs(*n),
-                    WaitFor::SecondsPath(p) => Duration::from_secs(seconds(&Seconds::Path(p.clone()), &effective, &ctx, "SecondsPath")?),
-                    WaitFor::Timestamp(ts) => (ts.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO),
-                    WaitFor::TimestampPath(p) => match p.select(&effective, &ctx, "TimestampPath")? {
-                        Value::String(s) => until_ts(&s)?,
-                        other => return Err(TaskError::runtime(format!("TimestampPath must name a string, got {other}"))),
-                    },
+                    WaitFor::SecondsPath(p) => Duration::from_secs(seconds(
+                        &Seconds::Path(p.clone()),
+                        &effective,
+                        &ctx,
+                        "SecondsPath",
+                    )?),
+                    WaitFor::Timestamp(ts) => (ts.with_timezone(&Utc) - Utc::now())
+                        .to_std()
+                        .unwrap_or(Duration::ZERO),
+                    WaitFor::TimestampPath(p) => {
+                        match p.select(&effective, &ctx, "TimestampPath")? {
+                            Value::String(s) => until_ts(&s)?,
+                            other => {
+                                return Err(TaskError::runtime(format!(
+                                    "TimestampPath must name a string, got {other}"
+                                )))
+                            }
+                        }
+                    }
                 };
                 tokio::time::sleep(wait).await;
-                (st.output_path.apply(effective, &ctx, "OutputPath")?, st.next.clone())
+                (
+                    st.output_path.apply(effective, &ctx, "OutputPath")?,
+                    st.next.clone(),
+                )
             }
-            Kind::Task(_) | Kind::Parallel { .. } | Kind::Map(_) => self.retrying(st, raw, &entered_time, trail).await?,
+            Kind::Task(_) | Kind::Parallel { .. } | Kind::Map(_) => {
+                self.retrying(st, raw, &entered_time, trail).await?
+            }
         };
         *trail = self.exec.push(
             *trail,
@@ -177,15 +242,28 @@ impl Run {
     }
 
     /// Runs a Task/Parallel/Map state under its Retry rules, then its Catch rules.
-    async fn retrying(&self, st: &State, raw: Value, entered_time: &str, trail: &mut u64) -> Result<Step, TaskError> {
+    async fn retrying(
+        &self,
+        st: &State,
+        raw: Value,
+        entered_time: &str,
+        trail: &mut u64,
+    ) -> Result<Step, TaskError> {
         let mut counts = vec![0u32; st.retry.len()];
         let mut retry_count = 0u32;
         loop {
             let attempt = match &st.kind {
-                Kind::Task(task) => self.task(st, task, &raw, retry_count, entered_time, trail).await,
-                Kind::Parallel { branches } => self.parallel(st, branches, &raw, entered_time, trail).await,
+                Kind::Task(task) => {
+                    self.task(st, task, &raw, retry_count, entered_time, trail)
+                        .await
+                }
+                Kind::Parallel { branches } => {
+                    self.parallel(st, branches, &raw, entered_time, trail).await
+                }
                 Kind::Map(spec) => self.map(st, spec, &raw, entered_time, trail).await,
-                _ => Err(TaskError::runtime("only Task, Parallel and Map states retry")),
+                _ => Err(TaskError::runtime(
+                    "only Task, Parallel and Map states retry",
+                )),
             };
             let err = match attempt {
                 Ok(out) => return Ok((out, st.next.clone())),
@@ -198,7 +276,9 @@ impl Run {
             }
             for c in &st.catch {
                 if error_matches(&c.error_equals, &err.error) {
-                    let output = c.result_path.apply(raw, json!({"Error": err.error, "Cause": err.cause}))?;
+                    let output = c
+                        .result_path
+                        .apply(raw, json!({"Error": err.error, "Cause": err.cause}))?;
                     return Ok((output, Some(c.next.clone())));
                 }
             }
@@ -207,7 +287,13 @@ impl Run {
     }
 
     /// Result processing shared by Task, Parallel and Map: ResultSelector, ResultPath, OutputPath.
-    fn finish_result(&self, st: &State, raw: &Value, result: Value, ctx: &Context<'_>) -> Result<Value, TaskError> {
+    fn finish_result(
+        &self,
+        st: &State,
+        raw: &Value,
+        result: Value,
+        ctx: &Context<'_>,
+    ) -> Result<Value, TaskError> {
         let result = match &st.result_selector {
             Some(t) => t.eval(&result, ctx)?,
             None => result,
@@ -216,9 +302,20 @@ impl Run {
         st.output_path.apply(merged, ctx, "OutputPath")
     }
 
-    async fn task(&self, st: &State, task: &Task, raw: &Value, retry_count: u32, entered_time: &str, trail: &mut u64) -> Result<Value, TaskError> {
+    async fn task(
+        &self,
+        st: &State,
+        task: &Task,
+        raw: &Value,
+        retry_count: u32,
+        entered_time: &str,
+        trail: &mut u64,
+    ) -> Result<Value, TaskError> {
         let resource = Resource::parse(&task.resource);
-        let base = Context { retry_count, ..self.context(st, entered_time) };
+        let base = Context {
+            retry_count,
+            ..self.context(st, entered_time)
+        };
         let effective = st.input_path.apply(raw.clone(), &base, "InputPath")?;
         let (token, mut wait) = match resource.pattern {
             Pattern::WaitForTaskToken => {
@@ -227,13 +324,24 @@ impl Run {
             }
             _ => (None, None),
         };
-        let ctx = Context { task_token: token.as_deref(), ..base };
+        let ctx = Context {
+            task_token: token.as_deref(),
+            ..base
+        };
         let params = match &st.parameters {
             Some(t) => t.eval(&effective, &ctx)?,
             None => effective.clone(),
         };
-        let timeout = task.timeout.as_ref().map(|s| seconds(s, &effective, &ctx, "TimeoutSecondsPath")).transpose()?;
-        let heartbeat = task.heartbeat.as_ref().map(|s| seconds(s, &effective, &ctx, "HeartbeatSecondsPath")).transpose()?;
+        let timeout = task
+            .timeout
+            .as_ref()
+            .map(|s| seconds(s, &effective, &ctx, "TimeoutSecondsPath"))
+            .transpose()?;
+        let heartbeat = task
+            .heartbeat
+            .as_ref()
+            .map(|s| seconds(s, &effective, &ctx, "HeartbeatSecondsPath"))
+            .transpose()?;
         let (service, event_resource) = (resource.service.clone(), resource.event_name());
         if resource.direct_lambda {
             *trail = self.exec.push(
@@ -253,15 +361,25 @@ impl Run {
             if let Some(h) = heartbeat {
                 details["heartbeatInSeconds"] = json!(h);
             }
-            *trail = self.exec.push(*trail, "TaskScheduled", Some(("taskScheduledEventDetails", details)));
+            *trail = self.exec.push(
+                *trail,
+                "TaskScheduled",
+                Some(("taskScheduledEventDetails", details)),
+            );
             *trail = self.exec.push(
                 *trail,
                 "TaskStarted",
-                Some(("taskStartedEventDetails", json!({"resourceType": service, "resource": event_resource}))),
+                Some((
+                    "taskStartedEventDetails",
+                    json!({"resourceType": service, "resource": event_resource}),
+                )),
             );
         }
         let integrations = self.inner.integrations();
-        let request = TaskRequest { resource: resource.clone(), parameters: params };
+        let request = TaskRequest {
+            resource: resource.clone(),
+            parameters: params,
+        };
         let exec = &self.exec;
         let call = async {
             let out = integrations.invoke(request).await?;
@@ -278,17 +396,31 @@ impl Run {
             }
         };
         let result = match timeout {
-            Some(t) => tokio::time::timeout(Duration::from_secs(t), call)
-                .unwrap_or_else(|_| Err(TaskError::new(names::TIMEOUT, "")))
-                .await,
+            Some(t) => {
+                tokio::time::timeout(Duration::from_secs(t), call)
+                    .unwrap_or_else(|_| Err(TaskError::new(names::TIMEOUT, "")))
+                    .await
+            }
             None => call.await,
         };
         match result {
             Ok(out) => {
                 let (event, details) = if resource.direct_lambda {
-                    ("LambdaFunctionSucceeded", ("lambdaFunctionSucceededEventDetails", json!({"output": out.to_string(), "outputDetails": {"truncated": false}})))
+                    (
+                        "LambdaFunctionSucceeded",
+                        (
+                            "lambdaFunctionSucceededEventDetails",
+                            json!({"output": out.to_string(), "outputDetails": {"truncated": false}}),
+                        ),
+                    )
                 } else {
-                    ("TaskSucceeded", ("taskSucceededEventDetails", json!({"resourceType": service, "resource": event_resource, "output": out.to_string(), "outputDetails": {"truncated": false}})))
+                    (
+                        "TaskSucceeded",
+                        (
+                            "taskSucceededEventDetails",
+                            json!({"resourceType": service, "resource": event_resource, "output": out.to_string(), "outputDetails": {"truncated": false}}),
+                        ),
+                    )
                 };
                 *trail = self.exec.push(*trail, event, Some(details));
                 self.finish_result(st, raw, out, &ctx)
@@ -301,7 +433,10 @@ impl Run {
                     }
                 }
                 let (event, key) = match (resource.direct_lambda, timed_out) {
-                    (true, true) => ("LambdaFunctionTimedOut", "lambdaFunctionTimedOutEventDetails"),
+                    (true, true) => (
+                        "LambdaFunctionTimedOut",
+                        "lambdaFunctionTimedOutEventDetails",
+                    ),
                     (true, false) => ("LambdaFunctionFailed", "lambdaFunctionFailedEventDetails"),
                     (false, true) => ("TaskTimedOut", "taskTimedOutEventDetails"),
                     (false, false) => ("TaskFailed", "taskFailedEventDetails"),
@@ -317,7 +452,14 @@ impl Run {
         }
     }
 
-    async fn parallel(&self, st: &State, branches: &[Arc<Definition>], raw: &Value, entered_time: &str, trail: &mut u64) -> Result<Value, TaskError> {
+    async fn parallel(
+        &self,
+        st: &State,
+        branches: &[Arc<Definition>],
+        raw: &Value,
+        entered_time: &str,
+        trail: &mut u64,
+    ) -> Result<Value, TaskError> {
         let ctx = self.context(st, entered_time);
         let effective = st.input_path.apply(raw.clone(), &ctx, "InputPath")?;
         let effective = match &st.parameters {
@@ -339,13 +481,27 @@ impl Run {
                 self.finish_result(st, raw, Value::Array(results), &ctx)
             }
             Err(e) => {
-                *trail = self.exec.push(*trail, "ParallelStateFailed", Some(("parallelStateFailedEventDetails", json!({"error": e.error, "cause": e.cause}))));
+                *trail = self.exec.push(
+                    *trail,
+                    "ParallelStateFailed",
+                    Some((
+                        "parallelStateFailedEventDetails",
+                        json!({"error": e.error, "cause": e.cause}),
+                    )),
+                );
                 Err(e)
             }
         }
     }
 
-    async fn map(&self, st: &State, spec: &MapSpec, raw: &Value, entered_time: &str, trail: &mut u64) -> Result<Value, TaskError> {
+    async fn map(
+        &self,
+        st: &State,
+        spec: &MapSpec,
+        raw: &Value,
+        entered_time: &str,
+        trail: &mut u64,
+    ) -> Result<Value, TaskError> {
         let ctx = self.context(st, entered_time);
         let effective = st.input_path.apply(raw.clone(), &ctx, "InputPath")?;
         let items = match &spec.items_path {
@@ -353,29 +509,47 @@ impl Run {
             None => effective.clone(),
         };
         let Value::Array(items) = items else {
-            return Err(TaskError::runtime(format!("Map state '{}': ItemsPath must select an array, got {items}", st.name)));
+            return Err(TaskError::runtime(format!(
+                "Map state '{}': ItemsPath must select an array, got {items}",
+                st.name
+            )));
         };
         let total = items.len();
         let limit = match &spec.max_concurrency {
             Some(s) => seconds(s, &effective, &ctx, "MaxConcurrencyPath")?,
             None => 0,
         };
-        let limit = if limit == 0 { total.max(1) } else { usize::try_from(limit).unwrap_or(usize::MAX) };
-        *trail = self.exec.push(*trail, "MapStateStarted", Some(("mapStateStartedEventDetails", json!({"length": total}))));
+        let limit = if limit == 0 {
+            total.max(1)
+        } else {
+            usize::try_from(limit).unwrap_or(usize::MAX)
+        };
+        *trail = self.exec.push(
+            *trail,
+            "MapStateStarted",
+            Some(("mapStateStartedEventDetails", json!({"length": total}))),
+        );
         let start = *trail;
         let effective = &effective;
         let entered_time = entered_time.to_string();
         let entered_time = &entered_time;
         let iterations = futures::stream::iter(items.into_iter().enumerate())
             .map(|(index, item)| async move {
-                let ctx = Context { map_item: Some((index, &item)), ..self.context(st, entered_time) };
+                let ctx = Context {
+                    map_item: Some((index, &item)),
+                    ..self.context(st, entered_time)
+                };
                 let input = match &spec.item_selector {
                     Some(t) => t.eval(effective, &ctx),
                     None => Ok(item.clone()),
                 };
                 let mut t = start;
                 let detail = json!({"name": st.name, "index": index});
-                t = self.exec.push(t, "MapIterationStarted", Some(("mapIterationStartedEventDetails", detail.clone())));
+                t = self.exec.push(
+                    t,
+                    "MapIterationStarted",
+                    Some(("mapIterationStartedEventDetails", detail.clone())),
+                );
                 let result = match input {
                     Ok(input) => self.machine(&spec.processor, input, &mut t).await,
                     Err(e) => Err(e),
@@ -405,9 +579,14 @@ impl Run {
                     failed += 1;
                     results[index] = json!({"Error": e.error, "Cause": e.cause});
                     let over = spec.tolerated_count.is_some_and(|n| failed as u64 > n)
-                        || spec.tolerated_percentage.is_some_and(|p| (failed as f64) * 100.0 / (total as f64) > p);
+                        || spec
+                            .tolerated_percentage
+                            .is_some_and(|p| (failed as f64) * 100.0 / (total as f64) > p);
                     if over {
-                        outcome = Err(TaskError::new(names::EXCEED_TOLERATED_FAILURE, "The specified tolerated failure threshold was exceeded"));
+                        outcome = Err(TaskError::new(
+                            names::EXCEED_TOLERATED_FAILURE,
+                            "The specified tolerated failure threshold was exceeded",
+                        ));
                         break;
                     }
                 }
@@ -419,7 +598,14 @@ impl Run {
                 self.finish_result(st, raw, Value::Array(results), &ctx)
             }
             Err(e) => {
-                *trail = self.exec.push(*trail, "MapStateFailed", Some(("mapStateFailedEventDetails", json!({"error": e.error, "cause": e.cause}))));
+                *trail = self.exec.push(
+                    *trail,
+                    "MapStateFailed",
+                    Some((
+                        "mapStateFailedEventDetails",
+                        json!({"error": e.error, "cause": e.cause}),
+                    )),
+                );
                 Err(e)
             }
         }
@@ -428,12 +614,17 @@ impl Run {
 
 /// The delay before the next attempt, or `None` when no retrier applies or it is exhausted.
 fn retry_delay(retriers: &[Retrier], err: &TaskError, counts: &mut [u32]) -> Option<Duration> {
-    let (i, r) = retriers.iter().enumerate().find(|(_, r)| error_matches(&r.error_equals, &err.error))?;
+    let (i, r) = retriers
+        .iter()
+        .enumerate()
+        .find(|(_, r)| error_matches(&r.error_equals, &err.error))?;
     let attempt = counts.get_mut(i)?;
     if *attempt >= r.max_attempts {
         return None;
     }
-    let mut delay = r.interval_seconds as f64 * r.backoff_rate.powi(i32::try_from(*attempt).unwrap_or(i32::MAX));
+    let mut delay = r.interval_seconds as f64
+        * r.backoff_rate
+            .powi(i32::try_from(*attempt).unwrap_or(i32::MAX));
     if let Some(max) = r.max_delay_seconds {
         delay = delay.min(max as f64);
     }
@@ -460,7 +651,17 @@ mod tests {
         };
         let mut counts = vec![0];
         let e = TaskError::new("X", "");
-        let d: Vec<_> = (0..4).map(|_| retry_delay(std::slice::from_ref(&r), &e, &mut counts)).collect();
-        assert_eq!(d, vec![Some(Duration::from_secs(1)), Some(Duration::from_secs(2)), Some(Duration::from_secs(3)), None]);
+        let d: Vec<_> = (0..4)
+            .map(|_| retry_delay(std::slice::from_ref(&r), &e, &mut counts))
+            .collect();
+        assert_eq!(
+            d,
+            vec![
+                Some(Duration::from_secs(1)),
+                Some(Duration::from_secs(2)),
+                Some(Duration::from_secs(3)),
+                None
+            ]
+        );
     }
 }

@@ -89,7 +89,9 @@ impl Intrinsic {
         let call = p.call()?;
         p.skip_ws();
         if p.pos != p.chars.len() {
-            return Err(format!("unexpected text after intrinsic function in '{src}'"));
+            return Err(format!(
+                "unexpected text after intrinsic function in '{src}'"
+            ));
         }
         Ok(call)
     }
@@ -100,7 +102,9 @@ impl Intrinsic {
             .iter()
             .enumerate()
             .map(|(i, a)| match a {
-                Arg::Literal(Value::String(s)) if !(self.name == Func::Format && i == 0) => Ok(Value::String(unmark(s))),
+                Arg::Literal(Value::String(s)) if !(self.name == Func::Format && i == 0) => {
+                    Ok(Value::String(unmark(s)))
+                }
                 Arg::Literal(v) => Ok(v.clone()),
                 Arg::Path(p) => p.select(input, ctx, "intrinsic function argument"),
                 Arg::Call(c) => c.eval(input, ctx),
@@ -159,7 +163,11 @@ impl Parser {
             }
         }
         if args.len() < min || max.is_some_and(|m| args.len() > m) {
-            return Err(format!("{name} takes {min}..{} arguments, got {}", max.map_or("n".to_string(), |m| m.to_string()), args.len()));
+            return Err(format!(
+                "{name} takes {min}..{} arguments, got {}",
+                max.map_or("n".to_string(), |m| m.to_string()),
+                args.len()
+            ));
         }
         Ok(Intrinsic { name: func, args })
     }
@@ -224,9 +232,14 @@ impl Parser {
             }
             Some(c) if c.is_ascii_alphabetic() => {
                 let rest: String = self.chars[self.pos..].iter().collect();
-                for (word, v) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)] {
+                for (word, v) in [
+                    ("true", Value::Bool(true)),
+                    ("false", Value::Bool(false)),
+                    ("null", Value::Null),
+                ] {
                     if rest.starts_with(word)
-                        && !rest[word.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '.')
+                        && !rest[word.len()..]
+                            .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '.')
                     {
                         self.pos += word.len();
                         return Ok(Arg::Literal(v));
@@ -244,7 +257,8 @@ impl Parser {
                     self.pos += 1;
                 }
                 let raw: String = self.chars[start..self.pos].iter().collect();
-                let v: Value = serde_json::from_str(&raw).map_err(|_| format!("invalid number '{raw}'"))?;
+                let v: Value =
+                    serde_json::from_str(&raw).map_err(|_| format!("invalid number '{raw}'"))?;
                 Ok(Arg::Literal(v))
             }
             _ => Err("expected an argument".into()),
@@ -386,7 +400,11 @@ fn apply(func: Func, args: Vec<Value>) -> Result<Value, TaskError> {
                 "SHA-256" => hex::encode(sha2::Sha256::digest(d)),
                 "SHA-384" => hex::encode(sha2::Sha384::digest(d)),
                 "SHA-512" => hex::encode(sha2::Sha512::digest(d)),
-                other => return Err(fail(format!("States.Hash: unsupported algorithm '{other}'"))),
+                other => {
+                    return Err(fail(format!(
+                        "States.Hash: unsupported algorithm '{other}'"
+                    )))
+                }
             })
         }
         Func::JsonMerge => {
@@ -394,14 +412,19 @@ fn apply(func: Func, args: Vec<Value>) -> Result<Value, TaskError> {
                 return Err(fail("States.JsonMerge: both arguments must be objects"));
             };
             if a(2) != &Value::Bool(false) {
-                return Err(fail("States.JsonMerge: only shallow merges (false) are supported"));
+                return Err(fail(
+                    "States.JsonMerge: only shallow merges (false) are supported",
+                ));
             }
             let mut out: Map<String, Value> = left.clone();
             out.extend(right.iter().map(|(k, v)| (k.clone(), v.clone())));
             Value::Object(out)
         }
         Func::MathRandom => {
-            let (start, end) = (as_int(a(0), "States.MathRandom")?, as_int(a(1), "States.MathRandom")?);
+            let (start, end) = (
+                as_int(a(0), "States.MathRandom")?,
+                as_int(a(1), "States.MathRandom")?,
+            );
             if end <= start {
                 return Err(fail("States.MathRandom: end must be greater than start"));
             }
@@ -416,9 +439,13 @@ fn apply(func: Func, args: Vec<Value>) -> Result<Value, TaskError> {
             Value::from(n)
         }
         Func::MathAdd => {
-            let (x, y) = (as_int(a(0), "States.MathAdd")?, as_int(a(1), "States.MathAdd")?);
+            let (x, y) = (
+                as_int(a(0), "States.MathAdd")?,
+                as_int(a(1), "States.MathAdd")?,
+            );
             Value::Number(Number::from(
-                x.checked_add(y).ok_or_else(|| fail("States.MathAdd: overflow"))?,
+                x.checked_add(y)
+                    .ok_or_else(|| fail("States.MathAdd: overflow"))?,
             ))
         }
         Func::StringSplit => {
@@ -465,13 +492,27 @@ mod tests {
     #[test]
     fn functions() {
         assert_eq!(
-            run("States.Format('Hello, my name is {}.', $.name)", json!({"name": "Arnav"})).unwrap(),
+            run(
+                "States.Format('Hello, my name is {}.', $.name)",
+                json!({"name": "Arnav"})
+            )
+            .unwrap(),
             json!("Hello, my name is Arnav.")
         );
-        assert_eq!(run("States.Format('a\\{\\}b {}', 3)", json!({})).unwrap(), json!("a{}b 3"));
-        assert_eq!(run("States.ArrayRange(1, 9, 2)", json!({})).unwrap(), json!([1, 3, 5, 7, 9]));
         assert_eq!(
-            run("States.ArrayPartition(States.Array(1,2,3,4,5), 2)", json!({})).unwrap(),
+            run("States.Format('a\\{\\}b {}', 3)", json!({})).unwrap(),
+            json!("a{}b 3")
+        );
+        assert_eq!(
+            run("States.ArrayRange(1, 9, 2)", json!({})).unwrap(),
+            json!([1, 3, 5, 7, 9])
+        );
+        assert_eq!(
+            run(
+                "States.ArrayPartition(States.Array(1,2,3,4,5), 2)",
+                json!({})
+            )
+            .unwrap(),
             json!([[1, 2], [3, 4], [5]])
         );
         assert_eq!(
@@ -479,7 +520,11 @@ mod tests {
             json!("aaff4a450a104cd177d28d18d74485e8cae074b7")
         );
         assert_eq!(
-            run("States.StringSplit('This.is+a,test=string', '.+,=')", json!({})).unwrap(),
+            run(
+                "States.StringSplit('This.is+a,test=string', '.+,=')",
+                json!({})
+            )
+            .unwrap(),
             json!(["This", "is", "a", "test", "string"])
         );
         assert_eq!(
@@ -487,7 +532,11 @@ mod tests {
             json!(110)
         );
         assert_eq!(
-            run("States.Base64Decode(States.Base64Encode('Data to encode'))", json!({})).unwrap(),
+            run(
+                "States.Base64Decode(States.Base64Encode('Data to encode'))",
+                json!({})
+            )
+            .unwrap(),
             json!("Data to encode")
         );
         assert!(Intrinsic::parse("States.Nope(1)").is_err());

@@ -16,15 +16,20 @@ mod choice;
 mod definition;
 mod engine;
 mod error;
-mod interpreter;
 mod integrations;
+mod interpreter;
 mod intrinsics;
 mod paths;
 
 pub use api::{router, serve, ServeError};
-pub use engine::{Engine, EngineConfig, ExecutionInfo, ExecutionStatus, HistoryEvent, StateMachineInfo};
+pub use engine::{
+    Engine, EngineConfig, ExecutionInfo, ExecutionStatus, HistoryEvent, StateMachineInfo,
+};
 pub use error::{names, ApiError, ErrorCode, TaskError};
-pub use integrations::{function_name, AwsForwarder, BuildRunner, Builtin, Integrations, LambdaFn, Pattern, Resource, TaskRequest};
+pub use integrations::{
+    function_name, AwsForwarder, BuildRunner, Builtin, Integrations, LambdaFn, Pattern, Resource,
+    TaskRequest,
+};
 
 /// Validates an ASL definition the way CreateStateMachine does; `Err` holds the reason.
 pub fn validate_definition(definition: &str) -> Result<(), String> {

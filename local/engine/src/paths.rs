@@ -90,7 +90,12 @@ impl Path {
 
     /// Selects the value the path names. A definite path must match exactly one node (else
     /// `States.Runtime`, as AWS); an indefinite one (wildcards, filters, slices) yields an array.
-    pub fn select(&self, input: &Value, ctx: &Context<'_>, field: &str) -> Result<Value, TaskError> {
+    pub fn select(
+        &self,
+        input: &Value,
+        ctx: &Context<'_>,
+        field: &str,
+    ) -> Result<Value, TaskError> {
         if self.on_context {
             let ctx_value = ctx.to_value();
             self.select_in(&ctx_value, field)
@@ -174,7 +179,11 @@ fn shorthand_to_brackets(path: &str) -> String {
             '\'' | '"' if depth > 0 => quote = Some(c),
             '[' => depth += 1,
             ']' => depth -= 1,
-            '.' if depth == 0 && chars.get(i + 1).is_some_and(|n| *n != '.' && *n != '*' && *n != '[') => {
+            '.' if depth == 0
+                && chars
+                    .get(i + 1)
+                    .is_some_and(|n| *n != '.' && *n != '*' && *n != '[') =>
+            {
                 let start = i + 1;
                 let mut j = start;
                 while j < chars.len() && chars[j] != '.' && chars[j] != '[' {
@@ -182,7 +191,10 @@ fn shorthand_to_brackets(path: &str) -> String {
                 }
                 let name: String = chars[start..j].iter().collect();
                 let shorthand_ok = name.chars().enumerate().all(|(k, ch)| {
-                    ch == '_' || ch.is_ascii_alphabetic() || !ch.is_ascii() || (k > 0 && ch.is_ascii_digit())
+                    ch == '_'
+                        || ch.is_ascii_alphabetic()
+                        || !ch.is_ascii()
+                        || (k > 0 && ch.is_ascii_digit())
                 });
                 if shorthand_ok {
                     out.push('.');
@@ -250,9 +262,11 @@ pub struct ReferencePath {
 impl ReferencePath {
     pub fn parse(raw: &str) -> Result<Self, String> {
         // Validate with the real parser first so both agree on what a path is.
-        JsonPath::parse(&shorthand_to_brackets(raw)).map_err(|e| format!("invalid JSONPath '{raw}': {e}"))?;
-        let steps = split_reference(raw)
-            .ok_or_else(|| format!("'{raw}' is not a reference path (only names and indexes may appear)"))?;
+        JsonPath::parse(&shorthand_to_brackets(raw))
+            .map_err(|e| format!("invalid JSONPath '{raw}': {e}"))?;
+        let steps = split_reference(raw).ok_or_else(|| {
+            format!("'{raw}' is not a reference path (only names and indexes may appear)")
+        })?;
         Ok(Self {
             raw: raw.to_string(),
             steps,
@@ -267,7 +281,10 @@ impl ReferencePath {
         let fail = || {
             TaskError::new(
                 names::RESULT_PATH_MATCH_FAILURE,
-                format!("Unable to apply ResultPath '{}' to the state input", self.raw),
+                format!(
+                    "Unable to apply ResultPath '{}' to the state input",
+                    self.raw
+                ),
             )
         };
         let mut cur = &mut doc;
@@ -448,7 +465,10 @@ impl Template {
                 })
             }
             Value::Array(items) => {
-                let ts = items.iter().map(Self::compile).collect::<Result<Vec<_>, _>>()?;
+                let ts = items
+                    .iter()
+                    .map(Self::compile)
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(if ts.iter().all(|t| matches!(t, Self::Literal(_))) {
                     Self::Literal(v.clone())
                 } else {
@@ -466,7 +486,9 @@ impl Template {
         } else if expr.starts_with("States.") {
             Intrinsic::parse(expr).map(|i| Self::Intrinsic(Box::new(i)))
         } else {
-            Err(format!("'{expr}' is neither a JSONPath nor an intrinsic function"))
+            Err(format!(
+                "'{expr}' is neither a JSONPath nor an intrinsic function"
+            ))
         }
     }
 
@@ -474,7 +496,12 @@ impl Template {
         self.eval_field(input, ctx, "Parameters")
     }
 
-    fn eval_field(&self, input: &Value, ctx: &Context<'_>, field: &str) -> Result<Value, TaskError> {
+    fn eval_field(
+        &self,
+        input: &Value,
+        ctx: &Context<'_>,
+        field: &str,
+    ) -> Result<Value, TaskError> {
         match self {
             Self::Literal(v) => Ok(v.clone()),
             Self::Path(p) => p.select(input, ctx, field),
@@ -540,7 +567,10 @@ mod tests {
         let p = Path::parse("$['c d']").unwrap();
         assert_eq!(p.select(&doc, &ctx(&e), "f").unwrap(), json!(4));
         let p = Path::parse("$.missing").unwrap();
-        assert_eq!(p.select(&doc, &ctx(&e), "f").unwrap_err().error, "States.Runtime");
+        assert_eq!(
+            p.select(&doc, &ctx(&e), "f").unwrap_err().error,
+            "States.Runtime"
+        );
         let p = Path::parse("$$.Task.Token").unwrap();
         assert_eq!(p.select(&doc, &ctx(&e), "f").unwrap(), json!("tok"));
         assert!(Path::parse("a.b").is_err());
@@ -549,12 +579,13 @@ mod tests {
     #[test]
     fn reference_paths_write() {
         let p = ReferencePath::parse("$.x['y z'][1]").unwrap();
-        let out = p
-            .write(json!({"x": {"y z": [0, 0]}}), json!(9))
-            .unwrap();
+        let out = p.write(json!({"x": {"y z": [0, 0]}}), json!(9)).unwrap();
         assert_eq!(out, json!({"x": {"y z": [0, 9]}}));
         let p = ReferencePath::parse("$.new.deep").unwrap();
-        assert_eq!(p.write(json!({}), json!(1)).unwrap(), json!({"new": {"deep": 1}}));
+        assert_eq!(
+            p.write(json!({}), json!(1)).unwrap(),
+            json!({"new": {"deep": 1}})
+        );
         assert!(ReferencePath::parse("$.a[*]").is_err());
         assert!(ReferencePath::parse("$..a").is_err());
     }

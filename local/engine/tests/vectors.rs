@@ -43,11 +43,16 @@ fn vectors() -> Vec<(PathBuf, Vector)> {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("read vector");
-        let v: Vector = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let v: Vector =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         out.push((path, v));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(out.len() >= 40, "expected the full vector set, found {}", out.len());
+    assert!(
+        out.len() >= 40,
+        "expected the full vector set, found {}",
+        out.len()
+    );
     out
 }
 
@@ -61,13 +66,23 @@ fn substitute(v: &Value, subs: &[(&str, &str)]) -> Value {
             Value::String(s)
         }
         Value::Array(a) => Value::Array(a.iter().map(|x| substitute(x, subs)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), substitute(x, subs))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), substitute(x, subs)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
 
 async fn run_vector(client: &aws_sdk_sfn::Client, v: &Vector) -> Result<(), String> {
-    let name = common::unique(&v.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(60).collect::<String>());
+    let name = common::unique(
+        &v.name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .take(60)
+            .collect::<String>(),
+    );
     let created = client
         .create_state_machine()
         .name(&name)
@@ -112,7 +127,8 @@ async fn run_vector(client: &aws_sdk_sfn::Client, v: &Vector) -> Result<(), Stri
         ));
     }
     if let Some(want) = &expected.output {
-        let got: Value = serde_json::from_str(out.output().unwrap_or("null")).map_err(|e| e.to_string())?;
+        let got: Value =
+            serde_json::from_str(out.output().unwrap_or("null")).map_err(|e| e.to_string())?;
         let want = substitute(want, &subs);
         if got != want {
             return Err(format!("output {got}, expected {want}"));
@@ -120,7 +136,11 @@ async fn run_vector(client: &aws_sdk_sfn::Client, v: &Vector) -> Result<(), Stri
     }
     if let Some(want) = &expected.error {
         if out.error() != Some(want.as_str()) {
-            return Err(format!("error {:?} (cause {:?}), expected {want}", out.error(), out.cause()));
+            return Err(format!(
+                "error {:?} (cause {:?}), expected {want}",
+                out.error(),
+                out.cause()
+            ));
         }
     }
     if let Some(want) = &expected.cause {
@@ -144,7 +164,20 @@ async fn conformance_vectors_through_the_api() {
     .await;
     let failures: Vec<String> = results
         .into_iter()
-        .filter_map(|(p, r)| r.err().map(|e| format!("{}: {e}", p.file_name().and_then(|n| n.to_str()).unwrap_or("?"))))
+        .filter_map(|(p, r)| {
+            r.err().map(|e| {
+                format!(
+                    "{}: {e}",
+                    p.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+                )
+            })
+        })
         .collect();
-    assert!(failures.is_empty(), "{} of {} vectors failed:\n{}", failures.len(), all.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors failed:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
 }

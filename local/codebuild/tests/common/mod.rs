@@ -15,13 +15,19 @@ pub fn init_tracing() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            tracing_subscriber::fmt().with_env_filter("info").with_test_writer().init();
+            tracing_subscriber::fmt()
+                .with_env_filter("info")
+                .with_test_writer()
+                .init();
         }
     });
 }
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 /// A runner whose scratch dirs and logs live in a temp dir dropped with the guard.
@@ -63,26 +69,50 @@ impl Moto {
     /// Uses `MOTO_ENDPOINT` when set, else starts the checkout's moto_server.
     pub fn start() -> Moto {
         if let Ok(endpoint) = std::env::var("MOTO_ENDPOINT") {
-            return Moto { endpoint, child: None };
+            return Moto {
+                endpoint,
+                child: None,
+            };
         }
         let venv = workspace_root().join(".venv/bin/moto_server");
-        let program = if venv.exists() { venv } else { PathBuf::from("moto_server") };
+        let program = if venv.exists() {
+            venv
+        } else {
+            PathBuf::from("moto_server")
+        };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new(&program)
+        let mut command = Command::new(&program);
+        command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: the closure only makes one prctl syscall, which is async-signal-safe.
+        // It ends moto with the test thread even when the test binary is killed (no Drop then).
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let child = command
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start {}: {e}; install it with `bash scripts/setup.sh` (moto[server] in .venv)", program.display())
             });
-        let moto = Moto { endpoint: format!("http://127.0.0.1:{port}"), child: Some(child) };
+        let moto = Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen on port {port} within 30s");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on port {port} within 30s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         moto
@@ -114,7 +144,9 @@ impl Moto {
             .region(aws_sdk_s3::config::Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .force_path_style(true)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "test"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
             .build();
         aws_sdk_s3::Client::from_conf(config)
     }
@@ -128,7 +160,12 @@ pub fn zip_bytes(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
         for (name, data, mode) in entries {
             let options = zip::write::SimpleFileOptions::default().unix_permissions(*mode);
             if mode & 0o170000 == 0o120000 {
-                zip.add_symlink(*name, std::str::from_utf8(data).expect("utf8 target"), options).expect("symlink");
+                zip.add_symlink(
+                    *name,
+                    std::str::from_utf8(data).expect("utf8 target"),
+                    options,
+                )
+                .expect("symlink");
             } else {
                 zip.start_file(*name, options).expect("start file");
                 zip.write_all(data).expect("write");

@@ -45,7 +45,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("binding {}:{}", cli.host, cli.port))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     println!("ferry-engine listening on http://{addr}");
-    let engine = Engine::new(EngineConfig { region: cli.region, account_id: cli.account_id });
+    let engine = Engine::new(EngineConfig {
+        region: cli.region,
+        account_id: cli.account_id,
+    });
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {

@@ -28,16 +28,25 @@ impl TestEngine {
     pub async fn start() -> Self {
         let engine = Engine::new(EngineConfig::default());
         register_doubles(&engine);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let endpoint = format!("http://{}", listener.local_addr().expect("local addr"));
         let shutdown = CancellationToken::new();
         let server = tokio::spawn({
             let (engine, shutdown) = (engine.clone(), shutdown.clone());
             async move {
-                ferry_engine::serve(engine, listener, shutdown).await.expect("serve");
+                ferry_engine::serve(engine, listener, shutdown)
+                    .await
+                    .expect("serve");
             }
         });
-        Self { engine, endpoint, shutdown, server }
+        Self {
+            engine,
+            endpoint,
+            shutdown,
+            server,
+        }
     }
 
     pub async fn client(&self) -> aws_sdk_sfn::Client {
@@ -78,8 +87,14 @@ pub fn register_doubles(engine: &Engine) {
     engine.register_lambda(
         "fail",
         lambda(|v| async move {
-            let ty = v["errorType"].as_str().unwrap_or("Ferry.Permanent").to_string();
-            let msg = v["errorMessage"].as_str().unwrap_or("it failed").to_string();
+            let ty = v["errorType"]
+                .as_str()
+                .unwrap_or("Ferry.Permanent")
+                .to_string();
+            let msg = v["errorMessage"]
+                .as_str()
+                .unwrap_or("it failed")
+                .to_string();
             Err(TaskError::new(ty, msg))
         }),
     );
@@ -99,7 +114,10 @@ pub fn register_doubles(engine: &Engine) {
                     *n
                 };
                 if n <= failures {
-                    Err(TaskError::new("Ferry.Transient", format!("attempt {n} failed")))
+                    Err(TaskError::new(
+                        "Ferry.Transient",
+                        format!("attempt {n} failed"),
+                    ))
                 } else {
                     Ok(json!({"attempts": n}))
                 }
@@ -113,7 +131,10 @@ pub fn register_doubles(engine: &Engine) {
             Ok(json!({"slept": true}))
         }),
     );
-    engine.register_lambda("park", lambda(|_| async move { Ok(json!({"parked": true})) }));
+    engine.register_lambda(
+        "park",
+        lambda(|_| async move { Ok(json!({"parked": true})) }),
+    );
     // Completes its own callback: SendTaskSuccess with `result`, as an approval service would.
     let handle = engine.clone();
     engine.register_lambda(
@@ -178,13 +199,20 @@ pub struct FakeAws {
 }
 
 impl AwsForwarder for FakeAws {
-    fn call(&self, service: &str, action: &str, params: Value) -> BoxFuture<'_, Result<Value, TaskError>> {
+    fn call(
+        &self,
+        service: &str,
+        action: &str,
+        params: Value,
+    ) -> BoxFuture<'_, Result<Value, TaskError>> {
         let (service, action) = (service.to_string(), action.to_string());
         async move {
             let table = params["TableName"].as_str().unwrap_or_default().to_string();
             let mut items = self.items.lock().expect("items lock");
             match (service.as_str(), action.as_str()) {
-                ("sns", "publish") => Ok(json!({"MessageId": "00000000-0000-0000-0000-000000000001"})),
+                ("sns", "publish") => {
+                    Ok(json!({"MessageId": "00000000-0000-0000-0000-000000000001"}))
+                }
                 ("dynamodb", "putItem") => {
                     let item = params["Item"].clone();
                     let key = json!({"pk": item["pk"]}).to_string();
@@ -203,7 +231,9 @@ impl AwsForwarder for FakeAws {
                     Ok(json!({}))
                 }
                 ("dynamodb", "updateItem") => Ok(json!({})),
-                _ => Err(TaskError::task_failed(format!("unexpected {service}:{action}"))),
+                _ => Err(TaskError::task_failed(format!(
+                    "unexpected {service}:{action}"
+                ))),
             }
         }
         .boxed()
@@ -218,11 +248,19 @@ pub async fn wait_done(
 ) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
     let until = Instant::now() + deadline;
     loop {
-        let out = client.describe_execution().execution_arn(arn).send().await.expect("describe_execution");
+        let out = client
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+            .expect("describe_execution");
         if out.status() != &ExecutionStatus::Running {
             return out;
         }
-        assert!(Instant::now() < until, "execution {arn} still RUNNING after {deadline:?}");
+        assert!(
+            Instant::now() < until,
+            "execution {arn} still RUNNING after {deadline:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -244,5 +282,8 @@ where
 }
 
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The local demo: a fresh local stack, the example component released, a bad zip rejected.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+bash scripts/setup.sh
+echo "building ferry (first build compiles the AWS SDK: several minutes)…"
+cargo build --quiet -p ferry-cli
+export PATH="$root/target/debug:$root/.venv/bin:$PATH" CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null
+export FERRY_LOCAL_DIR="$root/.ferry/local"
+work="$root/.ferry/demo"
+mkdir -p "$work"
+
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+# Start from a clean stack each run (moto keeps everything in memory).
+ferry local down >/dev/null 2>&1 || true
+say 'eval "$(ferry local up)"'
+eval "$(ferry local up)"
+
+say "ferry package examples/hello-service --out $work/hello-service-1.0.0.zip"
+ferry package examples/hello-service --out "$work/hello-service-1.0.0.zip"
+
+say "ferry release $work/hello-service-1.0.0.zip"
+ferry release "$work/hello-service-1.0.0.zip"
+
+say "ferry package examples/hello-service --version 1.1.0 … && ferry release …"
+ferry package examples/hello-service --version 1.1.0 --out "$work/hello-service-1.1.0.zip" >/dev/null
+ferry release "$work/hello-service-1.1.0.zip"
+
+# A zip with no ferry.json, uploaded behind ferry's back: registration rejects it and says why.
+python3 - "$work/broken.zip" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("main.tf", "# no manifest here\n")
+PY
+say "aws s3 cp broken.zip s3://$FERRY_ARTIFACT_BUCKET/releases/hello-service/9.9.9.zip --checksum-algorithm SHA256"
+aws s3 cp --only-show-errors "$work/broken.zip" "s3://$FERRY_ARTIFACT_BUCKET/releases/hello-service/9.9.9.zip" --checksum-algorithm SHA256
+for _ in $(seq 1 100); do
+  ferry releases hello-service --output json | grep -q '"missing-manifest"' && break
+  sleep 0.1
+done
+
+say "ferry releases hello-service"
+ferry releases hello-service
+
+printf '\nThe local stack is still running (logs in %s).\n' "$FERRY_LOCAL_DIR"
+printf 'Point your shell at it with:  eval "$(%s/target/debug/ferry local env)"\n' "$root"
+printf 'Stop it with:                 FERRY_LOCAL_DIR=%s %s/target/debug/ferry local down\n' "$FERRY_LOCAL_DIR" "$root"

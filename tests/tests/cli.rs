@@ -1,0 +1,229 @@
+//! The real `ferry` binary, end to end against `ferry local up` (moto + the pump + the real
+//! register-release handler).
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use ferry_tests::{free_port, moto_program, repo_root, workspace_bin, zips};
+
+/// A local stack in its own directory and port; stopped on drop, even when a test fails.
+struct Stack {
+    dir: tempfile::TempDir,
+    port: u16,
+    env: Vec<(String, String)>,
+}
+
+impl Stack {
+    fn up() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut stack = Stack {
+            dir,
+            port,
+            env: Vec::new(),
+        };
+        let out = stack.ferry(&["local", "up"]);
+        assert!(
+            out.status.success(),
+            "local up failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stack.env = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert!(
+            stack.env.iter().any(|(k, _)| k == "AWS_ENDPOINT_URL"),
+            "no exports: {out:?}"
+        );
+        stack
+    }
+
+    fn ferry(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(workspace_bin("ferry"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("FERRY_LOCAL_DIR", self.dir.path().join("local"))
+            .env("FERRY_LOCAL_PORT", self.port.to_string())
+            .env("FERRY_MOTO_SERVER", moto_program());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("running ferry")
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let out = self.ferry(&all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON output")
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.ferry(&["local", "down"]);
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write_zip(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn release_register_reject_and_list_through_the_local_stack() {
+    let stack = Stack::up();
+    // `up` again reuses the running stack.
+    let again = stack.ferry(&["local", "up"]);
+    assert!(
+        stderr(&again).contains("already running"),
+        "{}",
+        stderr(&again)
+    );
+
+    // The example component, packaged by the CLI, registers.
+    let example = repo_root().join("examples/hello-service");
+    let zip = stack.dir.path().join("hello.zip");
+    let out = stack.ferry(&[
+        "package",
+        example.to_str().unwrap(),
+        "--out",
+        zip.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = stack.ferry(&["release", zip.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("registered hello-service 1.0.0"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Re-releasing the same bytes is fine; other bytes for the same version are refused up front.
+    let out = stack.ferry(&["release", zip.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let other = stack.dir.path().join("other.zip");
+    let out = stack.ferry(&[
+        "package",
+        example.to_str().unwrap(),
+        "--out",
+        other.to_str().unwrap(),
+        "--commit",
+        "abc",
+    ]);
+    assert!(out.status.success());
+    let out = stack.ferry(&["release", other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: ") && err.contains("immutable"),
+        "{err}"
+    );
+
+    // A bad zip is refused locally with one error line and nothing uploaded.
+    let bad = write_zip(stack.dir.path(), "bad.zip", b"not a zip");
+    let out = stack.ferry(&["release", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a zip"));
+
+    // Semver ordering, with a pre-release.
+    for v in ["1.9.0", "1.10.0-rc.1", "1.10.0"] {
+        let p = write_zip(
+            stack.dir.path(),
+            &format!("{v}.zip"),
+            &zips::release("ordering", v),
+        );
+        let out = stack.ferry(&["release", &p]);
+        assert!(out.status.success(), "{v}: {}", stderr(&out));
+    }
+    let listed = stack.json(&["releases", "ordering"]);
+    let versions: Vec<&str> = listed["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["1.10.0", "1.10.0-rc.1", "1.9.0"]);
+
+    // A bad upload that bypasses the CLI's checks is rejected by the Lambda and shown.
+    let aws_env: Vec<(String, String)> = stack.env.clone();
+    let key = "releases/ordering/2.0.0.zip";
+    let body = zips::zip_of(
+        &[("main.tf", zips::MAIN_TF)],
+        zip::CompressionMethod::Deflated,
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let endpoint = &aws_env
+            .iter()
+            .find(|(k, _)| k == "AWS_ENDPOINT_URL")
+            .unwrap()
+            .1;
+        let bucket = &aws_env
+            .iter()
+            .find(|(k, _)| k == "FERRY_ARTIFACT_BUCKET")
+            .unwrap()
+            .1;
+        let sdk = ferry_shared::aws::local_sdk_config(endpoint).await;
+        let s3 = ferry_shared::aws::s3_client(&sdk);
+        use base64::Engine as _;
+        use sha2::Digest;
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+            .checksum_sha256(
+                base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&body)),
+            )
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rejection = loop {
+        let listed = stack.json(&["releases", "ordering"]);
+        if let Some(r) = listed["rejections"]
+            .as_array()
+            .and_then(|a| a.first())
+            .cloned()
+        {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "rejection never recorded");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(rejection["s3_key"], key);
+    assert_eq!(rejection["kind"], "missing-manifest");
+    let table = stdout(&stack.ferry(&["releases", "ordering"]));
+    assert!(
+        table.contains("rejected uploads") && table.contains("missing-manifest"),
+        "{table}"
+    );
+
+    let down = stack.ferry(&["local", "down"]);
+    assert!(stderr(&down).contains("stopped"), "{}", stderr(&down));
+    let env = stack.ferry(&["local", "env"]);
+    assert_eq!(env.status.code(), Some(1));
+}

@@ -1,0 +1,381 @@
+//! register-release against a real moto_server with real zip files.
+
+use ferry_shared::model::{ComponentName, RejectionKind, Version};
+use ferry_tests::zips::{self, manifest, zip_of, MAIN_TF};
+use ferry_tests::TestEnv;
+use register_release::OutcomeKind;
+use zip::CompressionMethod::{Deflated, Stored};
+
+async fn assert_registered(env: &TestEnv, key: &str, sha: &str) {
+    let out = env.register(key).await;
+    assert_eq!(out.outcome, OutcomeKind::Registered, "{out:?}");
+    let k = ferry_shared::model::ReleaseKey::parse(key).unwrap();
+    let r = env
+        .store
+        .get_release(&k.component, &k.version)
+        .await
+        .unwrap()
+        .expect("release recorded");
+    assert_eq!(r.sha256, sha);
+    assert_eq!(r.s3_key, key);
+    assert_eq!(r.manifest.component, k.component);
+}
+
+async fn assert_rejected(env: &TestEnv, key: &str, kind: RejectionKind, reason_has: &str) {
+    let out = env.register(key).await;
+    assert_eq!(out.outcome, OutcomeKind::Rejected, "{out:?}");
+    let segment = ferry_shared::model::ReleaseKey::component_segment(key);
+    let rejections = env.store.list_rejections(segment).await.unwrap();
+    let r = rejections
+        .iter()
+        .find(|r| r.s3_key == key)
+        .unwrap_or_else(|| panic!("no rejection recorded for {key}: {rejections:?}"));
+    assert_eq!(r.kind, kind, "{r:?}");
+    assert!(
+        r.reason.contains(reason_has),
+        "reason {:?} lacks {reason_has:?}",
+        r.reason
+    );
+    if let (Ok(k), false) = (
+        ferry_shared::model::ReleaseKey::parse(key),
+        kind == RejectionKind::Conflict,
+    ) {
+        assert!(env
+            .store
+            .get_release(&k.component, &k.version)
+            .await
+            .unwrap()
+            .is_none());
+    }
+}
+
+#[tokio::test]
+async fn stored_and_deflated_manifests_first_or_last_register() {
+    let env = TestEnv::new().await;
+    let m = manifest("web", "1.0.0");
+    let cases = [
+        (
+            "1.0.0",
+            vec![("ferry.json", &m[..]), ("main.tf", MAIN_TF)],
+            Stored,
+        ),
+        (
+            "1.0.1",
+            vec![("main.tf", MAIN_TF), ("ferry.json", &m[..])],
+            Stored,
+        ),
+        (
+            "1.0.2",
+            vec![("ferry.json", &m[..]), ("main.tf", MAIN_TF)],
+            Deflated,
+        ),
+        (
+            "1.0.3",
+            vec![("main.tf", MAIN_TF), ("ferry.json", &m[..])],
+            Deflated,
+        ),
+    ];
+    for (version, entries, method) in cases {
+        let m = manifest("web", version);
+        let entries: Vec<(&str, &[u8])> = entries
+            .into_iter()
+            .map(|(n, b)| {
+                if n == "ferry.json" {
+                    (n, &m[..])
+                } else {
+                    (n, b)
+                }
+            })
+            .collect();
+        let key = format!("releases/web/{version}.zip");
+        let sha = env.put_zip(&key, zip_of(&entries, method)).await;
+        assert_registered(&env, &key, &sha).await;
+    }
+}
+
+#[tokio::test]
+async fn zip64_with_manifest_last_reads_the_central_directory() {
+    let env = TestEnv::new().await;
+    // More entries than the classic EOCD can count forces zip64 records.
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let names: Vec<String> = (0..65_540).map(|i| format!("m/{i}.tf")).collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+    zips::write_entries(&mut w, &entries, Stored);
+    let m = manifest("big", "2.0.0");
+    zips::write_entries(&mut w, &[("ferry.json", &m)], Deflated);
+    let bytes = w.finish().unwrap().into_inner();
+    assert!(
+        bytes.windows(4).any(|s| s == [0x50, 0x4b, 0x06, 0x06]),
+        "no zip64 EOCD written"
+    );
+    let key = "releases/big/2.0.0.zip";
+    let sha = env.put_zip(key, bytes).await;
+    assert_registered(&env, key, &sha).await;
+}
+
+#[tokio::test]
+async fn large_zip_reads_a_small_bounded_number_of_bytes() {
+    let env = TestEnv::new().await;
+    // 200 MiB: ferry.json first, then a generated (not committed) stored payload.
+    let m = manifest("large", "1.0.0");
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::with_capacity(210 << 20)));
+    zips::write_entries(&mut w, &[("ferry.json", &m)], Deflated);
+    let payload: Vec<u8> = (0..200u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    zips::write_entries(&mut w, &[("payload.bin", &payload)], Stored);
+    drop(payload);
+    let bytes = w.finish().unwrap().into_inner();
+    let size = bytes.len() as u64;
+    assert!(size > 200 << 20);
+    let key = "releases/large/1.0.0.zip";
+    let sha = env.put_zip(key, bytes).await;
+    let before = env.get_bytes.get();
+    let out = env.register(key).await;
+    let read = env.get_bytes.get() - before;
+    assert_eq!(out.outcome, OutcomeKind::Registered);
+    assert!(read <= 256 * 1024, "read {read} bytes of a {size}-byte zip");
+    assert_eq!(
+        out.bytes_read, read,
+        "handler's own count disagrees with the wire"
+    );
+    let r = env
+        .store
+        .get_release(
+            &ComponentName::parse("large").unwrap(),
+            &Version::parse("1.0.0").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.sha256, r.size), (sha, size));
+}
+
+#[tokio::test]
+async fn bad_uploads_become_rejection_records() {
+    let env = TestEnv::new().await;
+    let good = zips::release("bad", "1.0.0");
+    let mut truncated = zips::release("bad", "1.0.1");
+    truncated.truncate(truncated.len() - 40);
+    let big = format!(
+        r#"{{"schema_version":1,"component":"bad","version":"1.0.8","metadata":{{"pad":"{}"}}}}"#,
+        " ".repeat(70 * 1024)
+    );
+    let cases: Vec<(&str, Vec<u8>, RejectionKind, &str)> = vec![
+        (
+            "releases/bad/0.0.1.zip",
+            b"definitely not a zip".to_vec(),
+            RejectionKind::NotAZip,
+            "not a zip",
+        ),
+        (
+            "releases/bad/1.0.1.zip",
+            truncated,
+            RejectionKind::TruncatedZip,
+            "truncated",
+        ),
+        (
+            "releases/bad/1.0.2.zip",
+            zip_of(&[("main.tf", MAIN_TF)], Deflated),
+            RejectionKind::MissingManifest,
+            "no ferry.json",
+        ),
+        (
+            "releases/bad/1.0.3.zip",
+            zip_of(&[("ferry.json", b"{not json")], Deflated),
+            RejectionKind::InvalidJson,
+            "not valid JSON",
+        ),
+        (
+            "releases/bad/1.0.4.zip",
+            zip_of(
+                &[(
+                    "ferry.json",
+                    br#"{"schema_version":9,"component":"bad","version":"1.0.4"}"#,
+                )],
+                Deflated,
+            ),
+            RejectionKind::UnsupportedSchema,
+            "schema_version 9",
+        ),
+        (
+            "releases/bad/1.0.5.zip",
+            zip_of(
+                &[(
+                    "ferry.json",
+                    br#"{"schema_version":1,"component":"Bad_Name","version":"1.0.5"}"#,
+                )],
+                Deflated,
+            ),
+            RejectionKind::InvalidManifest,
+            "invalid component name",
+        ),
+        (
+            "releases/bad/1.0.6.zip",
+            zip_of(
+                &[(
+                    "ferry.json",
+                    br#"{"schema_version":1,"component":"bad","version":"one"}"#,
+                )],
+                Deflated,
+            ),
+            RejectionKind::InvalidManifest,
+            "invalid version",
+        ),
+        (
+            "releases/bad/1.0.7.zip",
+            good.clone(),
+            RejectionKind::KeyMismatch,
+            "ferry.json says bad 1.0.0",
+        ),
+        (
+            "releases/bad/1.0.8.zip",
+            zip_of(&[("ferry.json", big.as_bytes())], Deflated),
+            RejectionKind::ManifestTooLarge,
+            "larger than",
+        ),
+        (
+            "releases/bad/not-semver.zip",
+            good.clone(),
+            RejectionKind::InvalidKey,
+            "not a semantic version",
+        ),
+        (
+            "releases/Bad/1.0.0.zip",
+            good.clone(),
+            RejectionKind::InvalidKey,
+            "invalid component name",
+        ),
+    ];
+    for (key, body, kind, reason) in cases {
+        env.put_zip(key, body).await;
+        assert_rejected(&env, key, kind, reason).await;
+    }
+    // Uploaded without a checksum: nothing S3 verified to record.
+    env.s3
+        .put_object()
+        .bucket(&env.bucket)
+        .key("releases/bad/2.0.0.zip")
+        .body(zips::release("bad", "2.0.0").into())
+        .send()
+        .await
+        .unwrap();
+    assert_rejected(
+        &env,
+        "releases/bad/2.0.0.zip",
+        RejectionKind::MissingChecksum,
+        "SHA-256",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn repeated_event_is_a_no_op_and_conflicting_bytes_are_refused() {
+    let env = TestEnv::new().await;
+    let key = "releases/svc/1.2.0.zip";
+    let sha = env.put_zip(key, zips::release("svc", "1.2.0")).await;
+    let event = env.event_for(key).await;
+    assert_registered(&env, key, &sha).await;
+    let again = register_release::handle(&env.deps(), event).await.unwrap();
+    assert_eq!(again[0].outcome, OutcomeKind::Duplicate);
+    let svc = ComponentName::parse("svc").unwrap();
+    assert_eq!(env.store.list_releases(&svc).await.unwrap().len(), 1);
+    assert!(env.store.list_rejections("svc").await.unwrap().is_empty());
+
+    // Same version, other bytes (a different commit in the manifest).
+    let other = zip_of(
+        &[
+            (
+                "ferry.json",
+                br#"{"schema_version":1,"component":"svc","version":"1.2.0","commit":"ffff"}"#,
+            ),
+            ("main.tf", MAIN_TF),
+        ],
+        Deflated,
+    );
+    let other_sha = env.put_zip(key, other).await;
+    assert_rejected(&env, key, RejectionKind::Conflict, "already registered").await;
+    let releases = env.store.list_releases(&svc).await.unwrap();
+    assert_eq!(releases.len(), 1);
+    assert_eq!(releases[0].sha256, sha, "registered release changed");
+    let rej = env.store.list_rejections("svc").await.unwrap();
+    assert_eq!(rej.len(), 1);
+    assert_eq!(rej[0].sha256.as_deref(), Some(other_sha.as_str()));
+}
+
+#[tokio::test]
+async fn twenty_concurrent_duplicate_events_make_one_record() {
+    let env = TestEnv::new().await;
+    let key = "releases/race/3.1.4.zip";
+    env.put_zip(key, zips::release("race", "3.1.4")).await;
+    let event = env.event_for(key).await;
+    let deps = env.deps();
+    let runs = (0..20).map(|_| {
+        let deps = deps.clone();
+        let event = event.clone();
+        tokio::spawn(async move { register_release::handle(&deps, event).await })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap().remove(0).outcome)
+        .collect();
+    let registered = outcomes
+        .iter()
+        .filter(|o| **o == OutcomeKind::Registered)
+        .count();
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| **o == OutcomeKind::Duplicate)
+        .count();
+    assert_eq!((registered, duplicates), (1, 19), "{outcomes:?}");
+    let race = ComponentName::parse("race").unwrap();
+    assert_eq!(env.store.list_releases(&race).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn several_records_and_encoded_keys_in_one_event() {
+    let env = TestEnv::new().await;
+    let a = "releases/multi/1.0.0.zip";
+    let b = "releases/multi/1.1.0-rc.1.zip";
+    env.put_zip(a, zips::release("multi", "1.0.0")).await;
+    env.put_zip(b, zips::release("multi", "1.1.0-rc.1")).await;
+    let mut event = env.event_for(a).await;
+    let second = env.event_for(b).await;
+    event.records.extend(second.records);
+    // Some emulators encode '/' as %2F; S3 itself sends '+' for spaces. Both must decode.
+    event.records[0].s3.object.key = Some("releases%2Fmulti%2F1.0.0.zip".into());
+    let out = register_release::handle(&env.deps(), event).await.unwrap();
+    assert_eq!(out.len(), 2);
+    assert!(
+        out.iter().all(|o| o.outcome == OutcomeKind::Registered),
+        "{out:?}"
+    );
+    let listed = env
+        .store
+        .list_releases(&ComponentName::parse("multi").unwrap())
+        .await
+        .unwrap();
+    let versions: Vec<String> = listed.iter().map(|r| r.version.to_string()).collect();
+    assert_eq!(versions, ["1.1.0-rc.1", "1.0.0"]);
+}
+
+#[tokio::test]
+async fn object_replaced_after_the_event_is_skipped_not_misregistered() {
+    let env = TestEnv::new().await;
+    let key = "releases/moving/1.0.0.zip";
+    env.put_zip(key, zips::release("moving", "1.0.0")).await;
+    let stale = env.event_for(key).await;
+    // Replace the object: the stale event's ETag no longer matches.
+    let m = br#"{"schema_version":1,"component":"moving","version":"1.0.0","commit":"new"}"#;
+    env.put_zip(key, zip_of(&[("ferry.json", m)], Deflated))
+        .await;
+    let out = register_release::handle(&env.deps(), stale).await.unwrap();
+    assert_eq!(out[0].outcome, OutcomeKind::Skipped, "{out:?}");
+    assert!(env
+        .store
+        .list_releases(&ComponentName::parse("moving").unwrap())
+        .await
+        .unwrap()
+        .is_empty());
+}
