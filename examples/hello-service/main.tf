@@ -10,9 +10,9 @@ variable "environment" {
   description = "The environment being deployed (set by Ferry as TF_VAR_environment)."
 }
 
-variable "version" {
+variable "release_version" {
   type        = string
-  description = "The release version being deployed (set by Ferry as TF_VAR_version)."
+  description = "The release version being deployed (set by Ferry as TF_VAR_release_version; `version` is reserved by Terraform)."
   default     = "unknown"
 }
 
@@ -24,7 +24,7 @@ variable "replicas" {
 resource "terraform_data" "service" {
   input = {
     name     = "hello-service-${var.environment}"
-    version  = var.version
+    version  = var.release_version
     replicas = var.replicas
   }
 }

@@ -84,3 +84,8 @@ impl LocalSettings {
         }
     }
 }
+
+/// The SNS topic approval requests and results are published to.
+pub fn topic_arn_from_env() -> Result<String, ConfigError> {
+    var("FERRY_TOPIC_ARN")
+}

@@ -4,6 +4,8 @@
 pub mod artifact;
 pub mod aws;
 pub mod config;
+pub mod deploy;
 pub mod model;
 pub mod store;
+pub mod workflow;
 pub mod zipread;

@@ -229,6 +229,7 @@ impl Target {
             .put_object()
             .bucket(&self.bucket)
             .key(&z.key)
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
             .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(z.sha256));
         if metadata {
             put = put.metadata(SHA256_METADATA, hex::encode(z.sha256));
@@ -329,6 +330,7 @@ impl Target {
 struct Row {
     server: &'static str,
     zip: &'static str,
+    size: u64,
     sha_source: &'static str,
     wire_bytes: u64,
     handler_bytes: u64,
@@ -373,6 +375,7 @@ async fn measure(t: &Target, z: &ZipFile, runs: usize) -> Result<Row> {
     Ok(Row {
         server: t.name,
         zip: z.label,
+        size: z.size,
         sha_source,
         wire_bytes,
         handler_bytes,
@@ -526,9 +529,13 @@ async fn run() -> Result<ExitCode> {
                 format!("{} B ({})", r.wire_bytes, human(r.wire_bytes)),
                 format!("{} B", r.handler_bytes),
                 format!("{:.1} ms", ms(r.register)),
-                format!("{:.1} ms", ms(r.download)),
                 format!(
-                    "1 : {:.0}",
+                    "{:.1} ms ({:.0} MiB/s)",
+                    ms(r.download),
+                    r.size as f64 / MIB as f64 / r.download.as_secs_f64()
+                ),
+                format!(
+                    "{:.1}x",
                     r.download.as_secs_f64() / r.register.as_secs_f64()
                 ),
                 r.runs.to_string(),
@@ -544,7 +551,7 @@ async fn run() -> Result<ExitCode> {
             "handler's count",
             "register",
             "whole download",
-            "register : download",
+            "download / register",
             "runs",
             "SHA-256 from",
         ],
@@ -576,7 +583,7 @@ async fn run() -> Result<ExitCode> {
     println!(
         "summary: registering a {} release reads {} of S3 body ({}; goal ≤ {}, {}), \
          ferry.json-last with {} files {}; it takes {:.1} ms vs {:.1} ms to download it \
-         (1 : {:.0}, s3s-fs, {profile} build, median of {}); moto reads the same {} B",
+         ({:.1}x faster, s3s-fs, {profile} build, median of {}); moto reads the same {} B",
         human(first.size),
         human(fs_first.wire_bytes),
         if fs_first.wire_bytes == 2 * PROBE_LEN {

@@ -1,0 +1,257 @@
+//! record-result: the last step of every path. For an environment it records the outcome
+//! (what is live, history, the deployment's step) and releases the lock on success and on every
+//! failure path; for the whole deployment it records the final status.
+
+use chrono::Utc;
+use ferry_shared::deploy::{HistoryEntry, Live};
+use ferry_shared::store::Store;
+use ferry_shared::workflow::{EnvContext, WorkflowError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{info, instrument, warn};
+
+#[derive(Clone, Debug)]
+pub struct Deps {
+    pub store: Store,
+}
+
+/// A Catch's `ResultPath` content: `{"Error": …, "Cause": …}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error", default)]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+impl CaughtError {
+    /// A one-line reason from whatever the failing task put in Cause: a Lambda's
+    /// `{"errorMessage"}`, a CodeBuild build, or plain text.
+    pub fn reason(&self) -> String {
+        let cause = self.cause.as_deref().unwrap_or_default();
+        let parsed: Option<Value> = serde_json::from_str(cause).ok();
+        let detail = match &parsed {
+            Some(v) if v.get("errorMessage").is_some() => {
+                v["errorMessage"].as_str().unwrap_or_default().to_owned()
+            }
+            Some(v) if v.get("Build").is_some() || v.get("BuildStatus").is_some() => {
+                let b = v.get("Build").unwrap_or(v);
+                let phase = b
+                    .get("Phases")
+                    .and_then(Value::as_array)
+                    .and_then(|ps| {
+                        ps.iter().find(|p| {
+                            p.get("PhaseStatus")
+                                .and_then(Value::as_str)
+                                .is_some_and(|s| s != "SUCCEEDED")
+                                && p.get("PhaseStatus").is_some()
+                        })
+                    })
+                    .and_then(|p| p.get("PhaseType").and_then(Value::as_str))
+                    .unwrap_or("?");
+                format!(
+                    "build {} {} in phase {phase}",
+                    b.get("Id").and_then(Value::as_str).unwrap_or("?"),
+                    b.get("BuildStatus")
+                        .and_then(Value::as_str)
+                        .unwrap_or("FAILED")
+                )
+            }
+            _ => cause.chars().take(500).collect(),
+        };
+        match (self.error.as_str(), detail.is_empty()) {
+            ("", _) => detail,
+            (e, true) => e.to_owned(),
+            (e, false) => format!("{e}: {detail}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvResult {
+    /// succeeded, failed, rejected, timed-out
+    pub outcome: String,
+    #[serde(flatten)]
+    pub ctx: EnvContext,
+    #[serde(default)]
+    pub approval: Option<Value>,
+    #[serde(default)]
+    pub error: Option<CaughtError>,
+    #[serde(default)]
+    pub apply_build_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentResult {
+    pub deployment_id: String,
+    pub status: String,
+    #[serde(default)]
+    pub error: Option<CaughtError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum RecordInput {
+    Environment(EnvResult),
+    Deployment(DeploymentResult),
+}
+
+/// Returned so a Fail state can show the reason (`CausePath`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordOutput {
+    pub outcome: String,
+    pub reason: String,
+}
+
+pub async fn handle(deps: &Deps, input: RecordInput) -> Result<RecordOutput, WorkflowError> {
+    match input {
+        RecordInput::Environment(r) => record_environment(deps, r).await,
+        RecordInput::Deployment(r) => record_deployment(deps, r).await,
+    }
+}
+
+#[instrument(skip(deps, r), fields(deployment = %r.ctx.deployment_id, environment = %r.ctx.environment, outcome = %r.outcome))]
+async fn record_environment(deps: &Deps, r: EnvResult) -> Result<RecordOutput, WorkflowError> {
+    let store = &deps.store;
+    let ctx = &r.ctx;
+    let now = Utc::now();
+    let approver = r
+        .approval
+        .as_ref()
+        .and_then(|a| a.get("approver"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let reason = r.error.as_ref().map(CaughtError::reason);
+
+    if r.outcome == "succeeded" {
+        store
+            .put_live(&Live {
+                component: ctx.component.clone(),
+                environment: ctx.environment.clone(),
+                version: ctx.version.clone(),
+                deployment_id: ctx.deployment_id.clone(),
+                deployed_at: now,
+                requester: ctx.requester.clone(),
+                approver: approver.clone(),
+            })
+            .await?;
+    }
+    if r.outcome == "timed-out" {
+        // The gate timed out: close the pending approval so nobody can approve it later.
+        if let Some(a) = store
+            .get_approval(&ctx.component, &ctx.deployment_id, ctx.environment.as_str())
+            .await?
+        {
+            store
+                .decide_approval(&a, "timed-out", "timeout", None)
+                .await?;
+        }
+    }
+    store
+        .add_history(&HistoryEntry {
+            component: ctx.component.clone(),
+            environment: ctx.environment.clone(),
+            version: ctx.version.clone(),
+            deployment_id: ctx.deployment_id.clone(),
+            outcome: r.outcome.clone(),
+            at: now,
+            requester: ctx.requester.clone(),
+            approver: approver.clone(),
+            reason: reason.clone(),
+        })
+        .await?;
+    store
+        .update_step(&ctx.deployment_id, ctx.environment.as_str(), |s| {
+            s.status = r.outcome.clone();
+            s.finished_at = Some(now);
+            if r.apply_build_id.is_some() {
+                s.apply_build_id = r.apply_build_id.clone();
+            }
+            if reason.is_some() {
+                s.error = reason.clone();
+            }
+            if s.approver.is_none() {
+                s.approver = approver.clone();
+            }
+        })
+        .await?;
+    let released = store
+        .release_lock(&ctx.component, &ctx.environment, &ctx.execution_arn)
+        .await?;
+    if !released {
+        warn!("lock was not held by this execution (never taken, or taken over)");
+    }
+    info!(released, "environment result recorded");
+    Ok(RecordOutput {
+        outcome: r.outcome.clone(),
+        reason: reason.unwrap_or_else(|| format!("{} in {}", r.outcome, ctx.environment)),
+    })
+}
+
+#[instrument(skip(deps, r), fields(deployment = %r.deployment_id, status = %r.status))]
+async fn record_deployment(
+    deps: &Deps,
+    r: DeploymentResult,
+) -> Result<RecordOutput, WorkflowError> {
+    let reason = r.error.as_ref().map(CaughtError::reason);
+    deps.store
+        .set_deployment_status(&r.deployment_id, &r.status, reason.as_deref())
+        .await?;
+    info!("deployment result recorded");
+    Ok(RecordOutput {
+        outcome: r.status.clone(),
+        reason: reason.unwrap_or_else(|| r.status.clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_from_each_kind_of_cause() {
+        let lambda = CaughtError {
+            error: "Ferry.LockHeld".into(),
+            cause: Some(r#"{"errorType":"Ferry.LockHeld","errorMessage":"web in prod is locked by deployment d-1"}"#.into()),
+        };
+        assert_eq!(
+            lambda.reason(),
+            "Ferry.LockHeld: web in prod is locked by deployment d-1"
+        );
+        let build = CaughtError {
+            error: "States.TaskFailed".into(),
+            cause: Some(r#"{"Build":{"Id":"p:1","BuildStatus":"FAILED","Phases":[{"PhaseType":"INSTALL","PhaseStatus":"SUCCEEDED"},{"PhaseType":"BUILD","PhaseStatus":"FAILED"}]}}"#.into()),
+        };
+        assert_eq!(
+            build.reason(),
+            "States.TaskFailed: build p:1 FAILED in phase BUILD"
+        );
+        let plain = CaughtError {
+            error: "Ferry.Rejected".into(),
+            cause: Some("rejected by bob: not today".into()),
+        };
+        assert_eq!(plain.reason(), "Ferry.Rejected: rejected by bob: not today");
+        let timeout = CaughtError {
+            error: "States.Timeout".into(),
+            cause: None,
+        };
+        assert_eq!(timeout.reason(), "States.Timeout");
+    }
+
+    #[test]
+    fn input_shapes() {
+        let env: RecordInput = serde_json::from_value(serde_json::json!({
+            "action": "environment", "outcome": "succeeded", "deployment_id": "d", "component": "web",
+            "version": "1.0.0", "environment": "prod", "requester": "alice", "execution_arn": "arn",
+            "approval": {"approver": "bob"}, "apply_build_id": "b"
+        }))
+        .unwrap();
+        assert!(matches!(env, RecordInput::Environment(_)));
+        let dep: RecordInput = serde_json::from_value(serde_json::json!({
+            "action": "deployment", "deployment_id": "d", "status": "failed",
+            "error": {"Error": "States.TaskFailed", "Cause": "x"}
+        }))
+        .unwrap();
+        assert!(matches!(dep, RecordInput::Deployment(_)));
+    }
+}

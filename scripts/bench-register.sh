@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Issue 2's measurement: S3 bytes register-release reads for a 1 GiB release zip, its wall time
+# against a whole-object download (on s3s-fs, which serves byte ranges natively; moto reads the
+# whole object for every ranged GET), and the stripped size of its Lambda binary.
+# Installs what it needs (project venv for moto_server, s3s-fs under .tools/), idempotently.
+# Extra arguments go to the bench: --runs N --moto-runs N --size-mib N --files N.
+# BENCH_PROFILE=debug|release picks the build; by default release only when one already exists,
+# because a release build of the AWS SDK takes many minutes on a small machine.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+die() { echo "error: $*" >&2; exit 1; }
+
+command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) and re-run"
+[ -x .venv/bin/moto_server ] || bash scripts/setup.sh
+
+# 0.14.1 is the newest s3s-fs that builds with Rust < 1.96; 0.14 keeps ChecksumSHA256 for HEAD.
+s3s_version=0.14.1
+s3s="$root/.tools/bin/s3s-fs"
+if [ ! -x "$s3s" ] || [ "$("$s3s" --version 2>/dev/null)" != "s3s-fs $s3s_version" ]; then
+  echo "bench: installing s3s-fs $s3s_version into .tools/ (one-off, a few minutes)" >&2
+  cargo install "s3s-fs@$s3s_version" --locked --features binary --root "$root/.tools" \
+    || die "cargo install s3s-fs@$s3s_version failed"
+fi
+
+profile=${BENCH_PROFILE:-}
+if [ -z "$profile" ]; then
+  if compgen -G "target/release/deps/libaws_sdk_s3-*.rlib" >/dev/null; then
+    profile=release
+  else
+    profile=debug
+  fi
+fi
+case "$profile" in
+  release) flags=(--release) ;;
+  debug) flags=() ;;
+  *) die "BENCH_PROFILE must be debug or release, not $profile" ;;
+esac
+echo "bench: $profile profile" >&2
+
+cargo run -q "${flags[@]}" -p ferry-tests --bin bench_register -- \
+  --s3s-fs "$s3s" --bootstrap "$root/target/lambda/register-release/bootstrap" "$@"

@@ -1,0 +1,97 @@
+//! What the deploy workflow's functions share: their error type, whose `error_type` is what the
+//! state machine's Retry and Catch match, and the inputs the state machine passes.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::artifact::S3Error;
+use crate::model::{ComponentName, EnvironmentName, Version};
+use crate::store::StoreError;
+
+#[derive(Debug, Error)]
+pub enum WorkflowError {
+    #[error("{0} {1} is not a registered release")]
+    ReleaseNotFound(ComponentName, Version),
+    #[error("environment {0} does not exist (create it with `ferry env put`)")]
+    EnvironmentNotFound(EnvironmentName),
+    #[error("promotion rule: {0}")]
+    PromotionRefused(String),
+    #[error("{component} in {environment} is locked by deployment {deployment} (requested by {requester}, since {since})")]
+    LockHeld {
+        component: ComponentName,
+        environment: EnvironmentName,
+        deployment: String,
+        requester: String,
+        since: String,
+    },
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    #[error("{service}: {message}")]
+    Aws {
+        service: &'static str,
+        message: String,
+    },
+}
+
+impl WorkflowError {
+    /// The `error_type` the state machine sees.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::ReleaseNotFound(..) => "Ferry.ReleaseNotFound",
+            Self::EnvironmentNotFound(_) => "Ferry.EnvironmentNotFound",
+            Self::PromotionRefused(_) => "Ferry.PromotionRefused",
+            Self::LockHeld { .. } => "Ferry.LockHeld",
+            Self::InvalidInput(_) => "Ferry.InvalidInput",
+            Self::Store(_) | Self::S3(_) | Self::Aws { .. } => "Ferry.Transient",
+        }
+    }
+
+    pub fn aws<E: std::error::Error>(service: &'static str, err: E) -> Self {
+        Self::Aws {
+            service,
+            message: aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
+        }
+    }
+}
+
+impl From<WorkflowError> for lambda_runtime::Diagnostic {
+    fn from(e: WorkflowError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// The per-environment context every workflow function receives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvContext {
+    pub deployment_id: String,
+    pub component: ComponentName,
+    pub version: Version,
+    pub environment: EnvironmentName,
+    pub requester: String,
+    #[serde(default)]
+    pub override_reason: Option<String>,
+    /// The execution that owns the lock.
+    pub execution_arn: String,
+}
+
+/// The gate's decision, returned to the workflow as the approval task's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub decision: String,
+    pub approver: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+    pub plan_sha256: String,
+    /// Shown in the Step Functions console with the task's output.
+    pub plan_summary: String,
+}
+
+/// The error name a rejection completes the approval task with.
+pub const REJECTED_ERROR: &str = "Ferry.Rejected";
