@@ -10,7 +10,7 @@ use ferry_shared::config::LocalSettings;
 use ferry_shared::store::Store;
 
 use crate::output::Format;
-use crate::{package, release};
+use crate::{approval, deploy, package, release};
 
 /// Any error: one `error: …` line on stderr.
 pub const EXIT_FAILURE: u8 = 1;
@@ -18,11 +18,14 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_REJECTED: u8 = 3;
 /// `ferry release`: registration was not seen before the timeout.
 pub const EXIT_TIMEOUT: u8 = 4;
+/// `ferry deploy --wait` / `ferry deployment --wait`: the deployment did not succeed.
+pub const EXIT_DEPLOY_FAILED: u8 = 5;
 
 /// Ferry ships Terraform-managed components: immutable release zips in S3, deployed
 /// environment by environment through plan, approval and apply.
 ///
-/// Exit codes: 0 success, 1 error, 2 usage error, 3 release rejected, 4 timed out waiting.
+/// Exit codes: 0 success, 1 error, 2 usage error, 3 release rejected, 4 timed out waiting,
+/// 5 deployment failed.
 #[derive(Debug, Parser)]
 #[command(name = "ferry", version)]
 pub struct Cli {
@@ -43,6 +46,40 @@ pub struct Resources {
     /// S3 bucket holding release zips, plans and state.
     #[arg(long, env = "FERRY_ARTIFACT_BUCKET")]
     pub bucket: String,
+}
+
+/// How to reach the deploy workflow.
+#[derive(Debug, Args)]
+pub struct Workflow {
+    /// The deploy state machine (the stack's StateMachineArn output).
+    #[arg(long, env = "FERRY_STATE_MACHINE_ARN")]
+    pub state_machine: String,
+}
+
+/// Who is acting. In AWS it is the caller's IAM identity; `--as` exists only in local mode.
+#[derive(Debug, Args)]
+pub struct Actor {
+    /// Act as this user (local mode only, where there is no IAM).
+    #[arg(long = "as", value_name = "USER")]
+    pub as_user: Option<String>,
+    #[arg(long, env = "FERRY_LOCAL", hide = true)]
+    pub local: Option<String>,
+}
+
+impl Actor {
+    fn is_local(&self) -> bool {
+        self.local.as_deref().is_some_and(|v| v == "1" || v == "true")
+    }
+
+    /// The local user name, or an error when `--as` is used outside local mode.
+    fn local_name(&self) -> Result<Option<String>> {
+        match (&self.as_user, self.is_local()) {
+            (Some(_), false) => anyhow::bail!("--as is only available in local mode (FERRY_LOCAL=1); in AWS your IAM identity is used"),
+            (Some(u), true) => Ok(Some(u.clone())),
+            (None, true) => Ok(Some(ferry_shared::config::os_user())),
+            (None, false) => Ok(None),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,11 +117,112 @@ pub enum Command {
         #[command(flatten)]
         resources: Resources,
     },
+    /// Manage environments (promotion order and approval rules).
+    Env {
+        #[command(subcommand)]
+        command: EnvCommand,
+        #[arg(long, env = "FERRY_TABLE", global = true, hide_env_values = true)]
+        table: Option<String>,
+    },
+    /// Deploy a release to environments, in promotion order: plan, approve, apply.
+    Deploy {
+        component: String,
+        /// A registered version, or `latest`.
+        version: String,
+        /// Target environments, comma-separated (deployed in promotion order).
+        #[arg(long, value_delimiter = ',', required = true)]
+        to: Vec<String>,
+        /// Override the promotion rule, recording why.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Follow the deployment until it ends.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        wait_timeout: u64,
+        #[command(flatten)]
+        actor: Actor,
+        #[command(flatten)]
+        workflow: Workflow,
+        #[command(flatten)]
+        resources: Resources,
+    },
+    /// Approve a deployment's pending plan.
+    Approve(DecisionArgs),
+    /// Reject a deployment's pending plan.
+    Reject(DecisionArgs),
+    /// What is live in each environment, and pending approvals with their plans.
+    Status {
+        component: Option<String>,
+        #[command(flatten)]
+        resources: Resources,
+    },
+    /// Every step of one deployment: builds, plan, approver, outcome.
+    Deployment {
+        id: String,
+        /// Follow it until it ends.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value_t = 3600)]
+        wait_timeout: u64,
+        #[command(flatten)]
+        resources: Resources,
+    },
+    /// Deployment history of a component, newest first.
+    History {
+        component: String,
+        #[arg(long)]
+        env: Option<String>,
+        #[command(flatten)]
+        resources: Resources,
+    },
     /// Run Ferry on this machine with no AWS account.
     Local {
         #[command(subcommand)]
         command: LocalCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Create or update an environment.
+    Put {
+        name: String,
+        /// Promotion order: lower first.
+        #[arg(long)]
+        order: u32,
+        /// required | auto (no-change plans pass) | none
+        #[arg(long)]
+        approval: String,
+        /// Who may approve (IAM ARNs or names), comma-separated; default anyone.
+        #[arg(long, value_delimiter = ',')]
+        approvers: Vec<String>,
+        /// The requester may not approve their own deployment.
+        #[arg(long)]
+        four_eyes: bool,
+        /// Approval timeout (e.g. 30m, 24h).
+        #[arg(long, default_value = "24h")]
+        timeout: String,
+    },
+    /// List environments in promotion order.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct DecisionArgs {
+    /// The deployment id `ferry deploy` printed.
+    pub deployment: String,
+    /// The environment whose approval to decide (needed when several are pending).
+    #[arg(long)]
+    pub env: Option<String>,
+    #[arg(long)]
+    pub comment: Option<String>,
+    /// The approval function's URL (the stack's ApprovalUrl output).
+    #[arg(long, env = "FERRY_APPROVAL_URL")]
+    pub approval_url: String,
+    #[command(flatten)]
+    pub actor: Actor,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +237,46 @@ pub enum LocalCommand {
     /// Run the local stack in the foreground (what `up` starts in the background).
     #[command(hide = true)]
     Serve,
+}
+
+fn table_store(sdk: &aws_config::SdkConfig, table: &str) -> Store {
+    Store::new(ferry_shared::aws::dynamodb_client(sdk), table)
+}
+
+/// Who is requesting: the local user in local mode, else the caller's IAM ARN.
+async fn requester(actor: &Actor, sdk: &aws_config::SdkConfig) -> Result<String> {
+    if let Some(name) = actor.local_name()? {
+        return Ok(format!("local:{name}"));
+    }
+    let me = aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .context("finding your AWS identity (sts:GetCallerIdentity)")?;
+    me.arn().map(str::to_owned).context("STS returned no ARN")
+}
+
+async fn decide(args: DecisionArgs, verdict: approve::Verdict, format: Format) -> Result<ExitCode> {
+    let caller = match args.actor.local_name()? {
+        Some(name) => approval::Caller::Local(name),
+        None => approval::Caller::Aws(ferry_shared::aws::sdk_config().await),
+    };
+    let req = approve::DecisionRequest {
+        deployment_id: args.deployment.clone(),
+        environment: args.env.clone(),
+        decision: verdict,
+        comment: args.comment.clone(),
+    };
+    let resp = approval::send(&args.approval_url, &req, &caller).await?;
+    if format == Format::Json {
+        crate::output::json(&resp)?;
+    } else {
+        println!(
+            "{} {} in {} (plan {}) by {}",
+            resp.status, resp.deployment_id, resp.environment, resp.plan_summary, resp.decided_by
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn store_for(resources: &Resources) -> (aws_sdk_s3::Client, Store) {
@@ -160,6 +338,90 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let (_, store) = store_for(&resources).await;
             release::list(&store, &component, format).await?;
+        }
+        Command::Env { command, table } => {
+            let table = table.context("FERRY_TABLE is not set (or pass --table)")?;
+            let sdk = ferry_shared::aws::sdk_config().await;
+            let store = table_store(&sdk, &table);
+            match command {
+                EnvCommand::Put {
+                    name,
+                    order,
+                    approval,
+                    approvers,
+                    four_eyes,
+                    timeout,
+                } => {
+                    deploy::env_put(&store, &name, order, &approval, approvers, four_eyes, &timeout, format)
+                        .await?
+                }
+                EnvCommand::List => deploy::env_list(&store, format).await?,
+            }
+        }
+        Command::Deploy {
+            component,
+            version,
+            to,
+            reason,
+            wait,
+            wait_timeout,
+            actor,
+            workflow,
+            resources,
+        } => {
+            let sdk = ferry_shared::aws::sdk_config().await;
+            let store = table_store(&sdk, &resources.table);
+            let sfn = aws_sdk_sfn::Client::new(&sdk);
+            let d = deploy::deploy(
+                &store,
+                &sfn,
+                deploy::DeployRequest {
+                    component: &component,
+                    version: &version,
+                    targets: &to,
+                    reason: reason.as_deref(),
+                    requester: requester(&actor, &sdk).await?,
+                    state_machine_arn: &workflow.state_machine,
+                },
+            )
+            .await?;
+            if format == Format::Json {
+                crate::output::json(&d)?;
+            } else {
+                println!("{}", d.id);
+            }
+            if wait && !deploy::follow(&store, &sfn, &d.id, Duration::from_secs(wait_timeout)).await? {
+                return Ok(ExitCode::from(EXIT_DEPLOY_FAILED));
+            }
+        }
+        Command::Approve(args) => return decide(args, approve::Verdict::Approve, format).await,
+        Command::Reject(args) => return decide(args, approve::Verdict::Reject, format).await,
+        Command::Status { component, resources } => {
+            let sdk = ferry_shared::aws::sdk_config().await;
+            deploy::status(&table_store(&sdk, &resources.table), component.as_deref(), format).await?;
+        }
+        Command::Deployment {
+            id,
+            wait,
+            wait_timeout,
+            resources,
+        } => {
+            let sdk = ferry_shared::aws::sdk_config().await;
+            let store = table_store(&sdk, &resources.table);
+            let sfn = aws_sdk_sfn::Client::new(&sdk);
+            if wait && !deploy::follow(&store, &sfn, &id, Duration::from_secs(wait_timeout)).await? {
+                deploy::show_deployment(&store, &sfn, &id, format).await?;
+                return Ok(ExitCode::from(EXIT_DEPLOY_FAILED));
+            }
+            deploy::show_deployment(&store, &sfn, &id, format).await?;
+        }
+        Command::History {
+            component,
+            env,
+            resources,
+        } => {
+            let sdk = ferry_shared::aws::sdk_config().await;
+            deploy::history(&table_store(&sdk, &resources.table), &component, env.as_deref(), format).await?;
         }
         Command::Local { command } => {
             let settings = LocalSettings::from_env();

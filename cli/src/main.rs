@@ -1,6 +1,8 @@
 //! `ferry`: release, deploy and inspect Terraform-managed components.
 
+mod approval;
 mod cli;
+mod deploy;
 mod output;
 mod package;
 mod release;

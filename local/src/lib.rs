@@ -3,8 +3,10 @@
 //! Step Functions engine and build runner — the same handler code as in AWS, on one machine.
 
 pub mod daemon;
+pub mod forwarder;
 pub mod moto;
 pub mod pump;
+pub mod services;
 pub mod stack;
 
 use std::path::Path;
@@ -21,8 +23,13 @@ pub use stack::StackNames;
 pub struct LocalEnv {
     pub pid: u32,
     pub endpoint: String,
+    pub sfn_endpoint: String,
+    pub codebuild_endpoint: String,
+    pub approval_url: String,
     pub bucket: String,
     pub table: String,
+    pub topic_arn: String,
+    pub state_machine_arn: String,
 }
 
 impl LocalEnv {
@@ -30,11 +37,17 @@ impl LocalEnv {
     pub fn exports(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ENDPOINT_URL_SFN", self.sfn_endpoint.clone()),
+            ("AWS_ENDPOINT_URL_CODEBUILD", self.codebuild_endpoint.clone()),
             ("AWS_ACCESS_KEY_ID", "test".into()),
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
             ("AWS_REGION", ferry_shared::aws::LOCAL_REGION.into()),
             ("FERRY_ARTIFACT_BUCKET", self.bucket.clone()),
             ("FERRY_TABLE", self.table.clone()),
+            ("FERRY_TOPIC_ARN", self.topic_arn.clone()),
+            ("FERRY_STATE_MACHINE_ARN", self.state_machine_arn.clone()),
+            ("FERRY_APPROVAL_URL", self.approval_url.clone()),
+            ("FERRY_LOCAL", "1".into()),
         ]
     }
 }
@@ -42,47 +55,129 @@ impl LocalEnv {
 /// A running local stack inside this process.
 pub struct LocalStack {
     pub env: LocalEnv,
+    pub engine: ferry_engine::Engine,
     moto: moto::Moto,
     stop: watch::Sender<bool>,
-    pump: JoinHandle<Result<()>>,
+    shutdown: tokio_util::sync::CancellationToken,
+    tasks: Vec<JoinHandle<Result<()>>>,
 }
 
 impl LocalStack {
-    /// Starts moto on `port`, creates the resources and starts the pump.
-    pub async fn start(
-        moto_program: &str,
-        port: u16,
-        dir: &Path,
-        names: &StackNames,
-    ) -> Result<Self> {
+    /// Starts moto on `port`, the engine, build runner and approval endpoint on the next three
+    /// ports, creates the resources and starts the pump.
+    pub async fn start(moto_program: &str, port: u16, dir: &Path, names: &StackNames) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // Bind first so a port clash fails before anything starts.
+        let sfn_listener = services::bind(port + 1).await?;
+        let codebuild_listener = services::bind(port + 2).await?;
+        let approval_listener = services::bind(port + 3).await?;
         let moto = moto::Moto::start(moto_program, port, &dir.join("moto.log")).await?;
         let sdk = ferry_shared::aws::local_sdk_config(&moto.endpoint).await;
         let clients = stack::Clients::new(&sdk);
         let queue_url = stack::create(&clients, names).await?;
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let topic_arn = sns
+            .create_topic()
+            .name(format!("{}-events", names.table))
+            .send()
+            .await
+            .context("creating the SNS topic")?
+            .topic_arn
+            .context("CreateTopic returned no ARN")?;
+
+        let sfn_endpoint = format!("http://127.0.0.1:{}", port + 1);
+        let sfn_sdk = ferry_shared::aws::local_sdk_config(&sfn_endpoint).await;
+        let sfn = aws_sdk_sfn::Client::new(&sfn_sdk);
+        let engine = ferry_engine::Engine::new(ferry_engine::EngineConfig::default());
+        services::register_functions(
+            &engine,
+            &services::FunctionClients {
+                s3: clients.s3.clone(),
+                dynamodb: clients.dynamodb.clone(),
+                sns: sns.clone(),
+                sfn: sfn.clone(),
+            },
+            &services::DeployNames {
+                table: &names.table,
+                bucket: &names.bucket,
+                topic_arn: &topic_arn,
+            },
+        );
+        engine.set_aws_forwarder(std::sync::Arc::new(forwarder::SdkForwarder {
+            sns,
+            dynamodb: clients.dynamodb.clone(),
+        }));
+        let tools = Path::new(moto_program).parent().filter(|p| p.is_absolute());
+        let runner = services::build_runner(dir, &moto.endpoint, &names.bucket, tools)?;
+        services::attach_builds(&engine, runner.clone());
+        let definition = services::local_definition(engine.config());
+        let machine = engine
+            .create_state_machine(
+                services::STATE_MACHINE_NAME,
+                &definition,
+                "arn:aws:iam::123456789012:role/ferry-local",
+            )
+            .map_err(|e| anyhow::anyhow!("creating the deploy state machine: {e}"))?;
+
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let mut tasks: Vec<JoinHandle<Result<()>>> = Vec::new();
+        let (stop, stop_rx) = watch::channel(false);
         let deps = register_release::Deps {
             s3: clients.s3.clone(),
             store: ferry_shared::store::Store::new(clients.dynamodb.clone(), &names.table),
         };
-        let (stop, stop_rx) = watch::channel(false);
-        let pump = tokio::spawn(pump::run(clients.sqs.clone(), queue_url, deps, stop_rx));
+        tasks.push(tokio::spawn(pump::run(clients.sqs.clone(), queue_url, deps, stop_rx)));
+        let (e, token) = (engine.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            ferry_engine::serve(e, sfn_listener, token).await.map_err(anyhow::Error::from)
+        }));
+        let token = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            axum::serve(codebuild_listener, ferry_codebuild::router(runner))
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+                .map_err(anyhow::Error::from)
+        }));
+        let approval = services::approval_router(approve::Deps {
+            store: ferry_shared::store::Store::new(clients.dynamodb.clone(), &names.table),
+            sfn,
+        });
+        let token = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            axum::serve(approval_listener, approval)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+                .map_err(anyhow::Error::from)
+        }));
+
         Ok(Self {
             env: LocalEnv {
                 pid: std::process::id(),
                 endpoint: moto.endpoint.clone(),
+                sfn_endpoint,
+                codebuild_endpoint: format!("http://127.0.0.1:{}", port + 2),
+                approval_url: format!("http://127.0.0.1:{}/", port + 3),
                 bucket: names.bucket.clone(),
                 table: names.table.clone(),
+                topic_arn,
+                state_machine_arn: machine.arn,
             },
+            engine,
             moto,
             stop,
-            pump,
+            shutdown,
+            tasks,
         })
     }
 
-    /// Stops the pump after its current message, then moto.
+    /// Stops taking requests, aborts running executions (recorded in their history), stops the
+    /// pump after its current message, then moto.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
-        self.pump.await.context("pump task panicked")??;
+        self.shutdown.cancel();
+        for t in self.tasks {
+            t.await.context("local service task panicked")??;
+        }
         self.moto.stop().await
     }
 }

@@ -89,3 +89,10 @@ impl LocalSettings {
 pub fn topic_arn_from_env() -> Result<String, ConfigError> {
     var("FERRY_TOPIC_ARN")
 }
+
+/// The OS user name, for local mode's identities.
+pub fn os_user() -> String {
+    optional("USER")
+        .or_else(|| optional("LOGNAME"))
+        .unwrap_or_else(|| "local-user".into())
+}

@@ -35,7 +35,7 @@ pub struct ExecutionContext {
 }
 
 impl Context<'_> {
-    pub fn to_value(&self) -> Value {
+    pub fn to_value(self) -> Value {
         let e = self.execution;
         let mut ctx = serde_json::json!({
             "Execution": {

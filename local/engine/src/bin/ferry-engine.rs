@@ -7,7 +7,8 @@ use clap::Parser;
 use ferry_engine::{serve, Engine, EngineConfig};
 use tokio_util::sync::CancellationToken;
 
-/// Local Step Functions engine (AWS JSON 1.0 API). State is in memory: a restart keeps nothing.
+/// Local Step Functions engine (AWS JSON 1.0 API). State is in memory: a restart keeps nothing;
+/// Ctrl-C or SIGTERM aborts running executions and exits.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
@@ -51,10 +52,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     });
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    // Ctrl-C or SIGTERM (how `ferry local` stops it) both stop gracefully.
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            trigger.cancel();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
         }
+        trigger.cancel();
     });
     serve(engine, listener, shutdown).await.context("serving")?;
     Ok(ExitCode::SUCCESS)

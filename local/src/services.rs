@@ -1,0 +1,247 @@
+//! Local mode's deploy services: the Step Functions engine running `statemachine/deploy.asl.json`
+//! with the workflow functions' real handlers, the build runner running the real buildspec, and
+//! the approval function behind a local stand-in for its Function URL.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use ferry_engine::{BuildRunner as EngineBuildRunner, Engine, EngineConfig, LambdaFn, TaskError};
+use ferry_shared::store::Store;
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The deploy definition and buildspec, embedded: local mode runs exactly what AWS runs.
+pub const DEPLOY_ASL: &str = include_str!("../../statemachine/deploy.asl.json");
+pub const BUILDSPEC: &str = include_str!("../../buildspec/terraform.yml");
+
+pub const STATE_MACHINE_NAME: &str = "ferry-deploy";
+pub const TERRAFORM_PROJECT: &str = "ferry-terraform";
+/// Header the local approval endpoint takes the caller's identity from (local mode only; in AWS
+/// the identity is the SigV4-verified IAM principal).
+pub const LOCAL_IDENTITY_HEADER: &str = "x-ferry-local-identity";
+
+pub fn function_arn(config: &EngineConfig, name: &str) -> String {
+    format!(
+        "arn:aws:lambda:{}:{}:function:ferry-{name}",
+        config.region, config.account_id
+    )
+}
+
+/// `deploy.asl.json` with its `${…}` placeholders filled in as template.yaml's
+/// DefinitionSubstitutions would.
+pub fn local_definition(config: &EngineConfig) -> String {
+    DEPLOY_ASL
+        .replace("${CheckAndLockFunctionArn}", &function_arn(config, "check-and-lock"))
+        .replace("${RequestApprovalFunctionArn}", &function_arn(config, "request-approval"))
+        .replace("${RecordResultFunctionArn}", &function_arn(config, "record-result"))
+        .replace("${TerraformProjectName}", TERRAFORM_PROJECT)
+}
+
+/// Adapts a typed handler to the engine's JSON-in/JSON-out Lambda seam.
+fn lambda<I, O, E, F, Fut>(f: F) -> LambdaFn
+where
+    I: DeserializeOwned + Send + 'static,
+    O: Serialize + 'static,
+    E: Into<lambda_runtime::Diagnostic> + 'static,
+    F: Fn(I) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<O, E>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    Arc::new(move |payload: Value| -> BoxFuture<'static, Result<Value, TaskError>> {
+        let f = f.clone();
+        Box::pin(async move {
+            // Lambda's runtime rejects a payload that doesn't fit the handler's input type.
+            let input: I = serde_json::from_value(payload)
+                .map_err(|e| TaskError::lambda("Runtime.UnmarshalError", &e.to_string()))?;
+            match f(input).await {
+                Ok(out) => serde_json::to_value(out)
+                    .map_err(|e| TaskError::lambda("Runtime.MarshalError", &e.to_string())),
+                Err(e) => {
+                    let d: lambda_runtime::Diagnostic = e.into();
+                    Err(TaskError::lambda(&d.error_type, &d.error_message))
+                }
+            }
+        })
+    })
+}
+
+/// The engine's CodeBuild seam, served by the local build runner.
+struct Builds(ferry_codebuild::BuildRunner);
+
+impl EngineBuildRunner for Builds {
+    fn start_build(&self, params: Value) -> BoxFuture<'_, Result<Value, TaskError>> {
+        Box::pin(async move {
+            let mut req = ferry_codebuild::StartBuild::from_sfn_parameters(&params)
+                .map_err(|e| TaskError::new("CodeBuild.InvalidInputException", e.to_string()))?;
+            req.initiator.get_or_insert_with(|| "states".into());
+            let build = self
+                .0
+                .start_build(req)
+                .await
+                .map_err(|e| TaskError::new("CodeBuild.InvalidInputException", e.to_string()))?;
+            Ok(build.to_sfn_json()["Build"].clone())
+        })
+    }
+
+    fn wait_build(&self, id: String) -> BoxFuture<'_, Result<Value, TaskError>> {
+        Box::pin(async move {
+            let build = self
+                .0
+                .wait_build(&id)
+                .await
+                .map_err(|e| TaskError::new("CodeBuild.ResourceNotFoundException", e.to_string()))?;
+            Ok(build.to_sfn_json()["Build"].clone())
+        })
+    }
+}
+
+/// Clients the workflow functions use locally: moto for data, the engine for Step Functions.
+pub struct FunctionClients {
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sfn: aws_sdk_sfn::Client,
+}
+
+pub struct DeployNames<'a> {
+    pub table: &'a str,
+    pub bucket: &'a str,
+    pub topic_arn: &'a str,
+}
+
+/// Registers the workflow's functions with their real handlers.
+pub fn register_functions(engine: &Engine, clients: &FunctionClients, names: &DeployNames<'_>) {
+    let store = Store::new(clients.dynamodb.clone(), names.table);
+    let config = engine.config().clone();
+
+    let deps = check_and_lock::Deps {
+        store: store.clone(),
+        sfn: clients.sfn.clone(),
+    };
+    engine.register_lambda(
+        function_arn(&config, "check-and-lock"),
+        lambda(move |input| {
+            let deps = deps.clone();
+            async move { check_and_lock::handle(&deps, input).await }
+        }),
+    );
+
+    let deps = request_approval::Deps {
+        store: store.clone(),
+        s3: clients.s3.clone(),
+        bucket: names.bucket.to_owned(),
+        sns: clients.sns.clone(),
+        topic_arn: names.topic_arn.to_owned(),
+        sfn: clients.sfn.clone(),
+    };
+    engine.register_lambda(
+        function_arn(&config, "request-approval"),
+        lambda(move |input| {
+            let deps = deps.clone();
+            async move { request_approval::handle(&deps, input).await }
+        }),
+    );
+
+    let deps = record_result::Deps { store };
+    engine.register_lambda(
+        function_arn(&config, "record-result"),
+        lambda(move |input| {
+            let deps = deps.clone();
+            async move { record_result::handle(&deps, input).await }
+        }),
+    );
+}
+
+/// Creates the build runner with the terraform project, builds pointed at moto.
+pub fn build_runner(dir: &Path, moto_endpoint: &str, bucket: &str, tool_dir: Option<&Path>) -> Result<ferry_codebuild::BuildRunner> {
+    let buildspec = dir.join("buildspec.yml");
+    std::fs::write(&buildspec, BUILDSPEC).with_context(|| format!("writing {}", buildspec.display()))?;
+    let mut config = ferry_codebuild::RunnerConfig::new(dir.join("builds"));
+    let mut env = BTreeMap::new();
+    env.insert("AWS_ENDPOINT_URL".to_owned(), moto_endpoint.to_owned());
+    env.insert("AWS_ACCESS_KEY_ID".to_owned(), "test".to_owned());
+    env.insert("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned());
+    env.insert("TF_CLI_CONFIG_FILE".to_owned(), "/dev/null".to_owned());
+    env.insert("CHECKPOINT_DISABLE".to_owned(), "1".to_owned());
+    // The aws CLI the buildspec calls lives beside moto_server in the project venv.
+    if let Some(tools) = tool_dir {
+        let path = std::env::var("PATH").unwrap_or_default();
+        env.insert("PATH".to_owned(), format!("{}:{path}", tools.display()));
+    }
+    config.base_env = env;
+    let runner = ferry_codebuild::BuildRunner::new(config).context("creating the build runner")?;
+    runner
+        .register_project(TERRAFORM_PROJECT, &buildspec, [("FERRY_ARTIFACT_BUCKET", bucket)])
+        .context("registering the terraform project")?;
+    Ok(runner)
+}
+
+pub fn attach_builds(engine: &Engine, runner: ferry_codebuild::BuildRunner) {
+    engine.set_build_runner(Arc::new(Builds(runner)));
+}
+
+/// The approval function behind a local HTTP endpoint shaped like its Function URL.
+pub fn approval_router(deps: approve::Deps) -> axum::Router {
+    axum::Router::new()
+        .route("/", axum::routing::post(approval_request))
+        .with_state(Arc::new(deps))
+}
+
+async fn approval_request(
+    State(deps): State<Arc<approve::Deps>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let identity = headers
+        .get(LOCAL_IDENTITY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("local:{s}"));
+    let event = serde_json::json!({
+        "version": "2.0",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "requestId": uuid_like(),
+            "authorizer": identity.map(|arn| serde_json::json!({"iam": {"userArn": arn, "callerId": "local"}})),
+            "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "ferry"},
+            "timeEpoch": chrono::Utc::now().timestamp_millis()
+        },
+        "body": String::from_utf8_lossy(&body),
+        "isBase64Encoded": false
+    });
+    let event: LambdaFunctionUrlRequest = match serde_json::from_value(event) {
+        Ok(e) => e,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let Ok(resp) = approve::handle(&deps, event).await;
+    let status = u16::try_from(resp.status_code)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [("content-type", "application/json")], resp.body.unwrap_or_default()).into_response()
+}
+
+fn uuid_like() -> String {
+    format!("{:x}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0))
+}
+
+/// Binds a loopback listener on `port`.
+pub async fn bind(port: u16) -> Result<tokio::net::TcpListener> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr} (is another local stack running?)"))
+}
