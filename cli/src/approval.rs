@@ -36,7 +36,10 @@ pub async fn send(url: &str, req: &DecisionRequest, caller: &Caller) -> Result<D
                 .provide_credentials()
                 .await
                 .context("loading AWS credentials")?;
-            let region = sdk.region().map(|r| r.to_string()).context("no AWS region configured")?;
+            let region = sdk
+                .region()
+                .map(|r| r.to_string())
+                .context("no AWS region configured")?;
             let identity = creds.into();
             let params = v4::SigningParams::builder()
                 .identity(&identity)
@@ -55,7 +58,9 @@ pub async fn send(url: &str, req: &DecisionRequest, caller: &Caller) -> Result<D
                 SignableBody::Bytes(body.as_bytes()),
             )
             .context("preparing the request for signing")?;
-            let (instructions, _) = sign(signable, &params).context("signing the request")?.into_parts();
+            let (instructions, _) = sign(signable, &params)
+                .context("signing the request")?
+                .into_parts();
             for (name, value) in instructions.headers() {
                 builder = builder.header(name, value);
             }
@@ -66,7 +71,10 @@ pub async fn send(url: &str, req: &DecisionRequest, caller: &Caller) -> Result<D
         .await
         .with_context(|| format!("calling the approval function at {url}"))?;
     let status = resp.status();
-    let text = resp.text().await.context("reading the approval function's answer")?;
+    let text = resp
+        .text()
+        .await
+        .context("reading the approval function's answer")?;
     if !status.is_success() {
         let msg = serde_json::from_str::<serde_json::Value>(&text)
             .ok()

@@ -68,7 +68,9 @@ pub struct Actor {
 
 impl Actor {
     fn is_local(&self) -> bool {
-        self.local.as_deref().is_some_and(|v| v == "1" || v == "true")
+        self.local
+            .as_deref()
+            .is_some_and(|v| v == "1" || v == "true")
     }
 
     /// The local user name, or an error when `--as` is used outside local mode.
@@ -352,8 +354,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     four_eyes,
                     timeout,
                 } => {
-                    deploy::env_put(&store, &name, order, &approval, approvers, four_eyes, &timeout, format)
-                        .await?
+                    deploy::env_put(
+                        &store, &name, order, &approval, approvers, four_eyes, &timeout, format,
+                    )
+                    .await?
                 }
                 EnvCommand::List => deploy::env_list(&store, format).await?,
             }
@@ -390,15 +394,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 println!("{}", d.id);
             }
-            if wait && !deploy::follow(&store, &sfn, &d.id, Duration::from_secs(wait_timeout)).await? {
+            if wait
+                && !deploy::follow(&store, &sfn, &d.id, Duration::from_secs(wait_timeout)).await?
+            {
                 return Ok(ExitCode::from(EXIT_DEPLOY_FAILED));
             }
         }
         Command::Approve(args) => return decide(args, approve::Verdict::Approve, format).await,
         Command::Reject(args) => return decide(args, approve::Verdict::Reject, format).await,
-        Command::Status { component, resources } => {
+        Command::Status {
+            component,
+            resources,
+        } => {
             let sdk = ferry_shared::aws::sdk_config().await;
-            deploy::status(&table_store(&sdk, &resources.table), component.as_deref(), format).await?;
+            deploy::status(
+                &table_store(&sdk, &resources.table),
+                component.as_deref(),
+                format,
+            )
+            .await?;
         }
         Command::Deployment {
             id,
@@ -409,7 +423,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let sdk = ferry_shared::aws::sdk_config().await;
             let store = table_store(&sdk, &resources.table);
             let sfn = aws_sdk_sfn::Client::new(&sdk);
-            if wait && !deploy::follow(&store, &sfn, &id, Duration::from_secs(wait_timeout)).await? {
+            if wait && !deploy::follow(&store, &sfn, &id, Duration::from_secs(wait_timeout)).await?
+            {
                 deploy::show_deployment(&store, &sfn, &id, format).await?;
                 return Ok(ExitCode::from(EXIT_DEPLOY_FAILED));
             }
@@ -421,7 +436,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             resources,
         } => {
             let sdk = ferry_shared::aws::sdk_config().await;
-            deploy::history(&table_store(&sdk, &resources.table), &component, env.as_deref(), format).await?;
+            deploy::history(
+                &table_store(&sdk, &resources.table),
+                &component,
+                env.as_deref(),
+                format,
+            )
+            .await?;
         }
         Command::Local { command } => {
             let settings = LocalSettings::from_env();

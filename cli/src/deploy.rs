@@ -45,8 +45,9 @@ pub async fn env_put(
     let env = Environment {
         name: EnvironmentName::parse(name)?,
         order,
-        approval: ApprovalPolicy::parse(approval)
-            .with_context(|| format!("invalid approval policy {approval:?}: use required, auto or none"))?,
+        approval: ApprovalPolicy::parse(approval).with_context(|| {
+            format!("invalid approval policy {approval:?}: use required, auto or none")
+        })?,
         approvers: approvers
             .into_iter()
             .map(|a| a.trim().to_owned())
@@ -73,16 +74,29 @@ pub async fn env_list(store: &Store, format: Format) -> Result<()> {
         return output::json(&envs);
     }
     if envs.is_empty() {
-        println!("no environments: create one with `ferry env put <name> --order 1 --approval none`");
+        println!(
+            "no environments: create one with `ferry env put <name> --order 1 --approval none`"
+        );
         return Ok(());
     }
-    let mut t = output::table(&["ORDER", "ENVIRONMENT", "APPROVAL", "APPROVERS", "FOUR EYES", "TIMEOUT"]);
+    let mut t = output::table(&[
+        "ORDER",
+        "ENVIRONMENT",
+        "APPROVAL",
+        "APPROVERS",
+        "FOUR EYES",
+        "TIMEOUT",
+    ]);
     for e in envs {
         t.add_row(vec![
             e.order.to_string(),
             e.name.to_string(),
             e.approval.to_string(),
-            if e.approvers.is_empty() { "anyone".into() } else { e.approvers.join(", ") },
+            if e.approvers.is_empty() {
+                "anyone".into()
+            } else {
+                e.approvers.join(", ")
+            },
             if e.four_eyes { "yes" } else { "no" }.into(),
             format_secs(e.approval_timeout_secs),
         ]);
@@ -118,11 +132,24 @@ fn deployment_id(component: &ComponentName, version: &Version) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
-    let id = format!("{component}-{v}-{}-{suffix}", Utc::now().format("%Y%m%d%H%M%S"));
-    id.chars().rev().take(80).collect::<Vec<_>>().into_iter().rev().collect()
+    let id = format!(
+        "{component}-{v}-{}-{suffix}",
+        Utc::now().format("%Y%m%d%H%M%S")
+    );
+    id.chars()
+        .rev()
+        .take(80)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect()
 }
 
-pub async fn deploy(store: &Store, sfn: &aws_sdk_sfn::Client, req: DeployRequest<'_>) -> Result<Deployment> {
+pub async fn deploy(
+    store: &Store,
+    sfn: &aws_sdk_sfn::Client,
+    req: DeployRequest<'_>,
+) -> Result<Deployment> {
     let component = ComponentName::parse(req.component)?;
     let version = if req.version == "latest" {
         let releases = store.list_releases(&component).await?;
@@ -146,10 +173,9 @@ pub async fn deploy(store: &Store, sfn: &aws_sdk_sfn::Client, req: DeployRequest
     let mut envs = Vec::new();
     for t in req.targets {
         let name = EnvironmentName::parse(t.trim())?;
-        let env = store
-            .get_environment(&name)
-            .await?
-            .with_context(|| format!("environment {name} does not exist (create it with `ferry env put`)"))?;
+        let env = store.get_environment(&name).await?.with_context(|| {
+            format!("environment {name} does not exist (create it with `ferry env put`)")
+        })?;
         if envs.iter().any(|e: &Environment| e.name == env.name) {
             bail!("environment {name} is named twice");
         }
@@ -198,7 +224,9 @@ pub async fn deploy(store: &Store, sfn: &aws_sdk_sfn::Client, req: DeployRequest
         }
         Err(e) => {
             let msg = aws_sdk_sfn::error::DisplayErrorContext(&e).to_string();
-            store.set_deployment_status(&id, "failed", Some(&msg)).await?;
+            store
+                .set_deployment_status(&id, "failed", Some(&msg))
+                .await?;
             Err(anyhow::Error::new(e).context("starting the deploy workflow"))
         }
     }
@@ -232,7 +260,12 @@ fn ordered_steps(d: &Deployment, mut steps: Vec<Step>) -> Vec<Step> {
     steps
 }
 
-pub async fn show_deployment(store: &Store, sfn: &aws_sdk_sfn::Client, id: &str, format: Format) -> Result<()> {
+pub async fn show_deployment(
+    store: &Store,
+    sfn: &aws_sdk_sfn::Client,
+    id: &str,
+    format: Format,
+) -> Result<()> {
     let d = store
         .get_deployment(id)
         .await?
@@ -250,14 +283,20 @@ pub async fn show_deployment(store: &Store, sfn: &aws_sdk_sfn::Client, id: &str,
     println!("release     {} {}", d.component, d.version);
     let targets: Vec<&str> = d.targets.iter().map(EnvironmentName::as_str).collect();
     println!("targets     {}", targets.join(" → "));
-    println!("requested   {} by {}", output::time(&d.created_at), d.requester);
+    println!(
+        "requested   {} by {}",
+        output::time(&d.created_at),
+        d.requester
+    );
     if let Some(r) = &d.override_reason {
         println!("override    {r}");
     }
     println!(
         "status      {}{}",
         d.status,
-        execution_status.map(|s| format!(" (execution {s})")).unwrap_or_default()
+        execution_status
+            .map(|s| format!(" (execution {s})"))
+            .unwrap_or_default()
     );
     if let Some(e) = &d.error {
         println!("error       {e}");
@@ -265,12 +304,25 @@ pub async fn show_deployment(store: &Store, sfn: &aws_sdk_sfn::Client, id: &str,
     if let Some(arn) = &d.execution_arn {
         println!("execution   {arn}");
     }
-    let mut t = output::table(&["ENVIRONMENT", "STATUS", "PLAN", "PLAN BUILD", "APPROVED BY", "COMMENT", "APPLY BUILD", "FINISHED", "ERROR"]);
+    let mut t = output::table(&[
+        "ENVIRONMENT",
+        "STATUS",
+        "PLAN",
+        "PLAN BUILD",
+        "APPROVED BY",
+        "COMMENT",
+        "APPLY BUILD",
+        "FINISHED",
+        "ERROR",
+    ]);
     for s in &steps {
         t.add_row(vec![
             s.environment.clone(),
             s.status.clone(),
-            s.plan_summary.as_ref().map(ToString::to_string).unwrap_or_default(),
+            s.plan_summary
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             s.plan_build_id.clone().unwrap_or_default(),
             s.approver.clone().unwrap_or_default(),
             s.comment.clone().unwrap_or_default(),
@@ -283,7 +335,10 @@ pub async fn show_deployment(store: &Store, sfn: &aws_sdk_sfn::Client, id: &str,
     for s in &steps {
         if let Some(p) = &s.plan_summary {
             if !p.resources.is_empty() {
-                println!("plan for {} ({p}, sha256 {}):", s.environment, &p.plan_sha256);
+                println!(
+                    "plan for {} ({p}, sha256 {}):",
+                    s.environment, &p.plan_sha256
+                );
                 for r in &p.resources {
                     println!("  {:<10} {}", r.actions.join("/"), r.address);
                 }
@@ -294,12 +349,20 @@ pub async fn show_deployment(store: &Store, sfn: &aws_sdk_sfn::Client, id: &str,
 }
 
 /// Follows a deployment step by step until its execution ends; returns whether it succeeded.
-pub async fn follow(store: &Store, sfn: &aws_sdk_sfn::Client, id: &str, timeout: Duration) -> Result<bool> {
+pub async fn follow(
+    store: &Store,
+    sfn: &aws_sdk_sfn::Client,
+    id: &str,
+    timeout: Duration,
+) -> Result<bool> {
     let d = store
         .get_deployment(id)
         .await?
         .with_context(|| format!("no deployment {id}"))?;
-    let arn = d.execution_arn.clone().context("the deployment has no execution")?;
+    let arn = d
+        .execution_arn
+        .clone()
+        .context("the deployment has no execution")?;
     let deadline = Instant::now() + timeout;
     let mut seen: Vec<(String, String)> = Vec::new();
     loop {
@@ -313,12 +376,18 @@ pub async fn follow(store: &Store, sfn: &aws_sdk_sfn::Client, id: &str, timeout:
             let detail = match s.status.as_str() {
                 "awaiting-approval" => format!(
                     "plan {} — approve with `ferry approve {id} --env {}`",
-                    s.plan_summary.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    s.plan_summary
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                     s.environment
                 ),
                 "approved" => format!(
                     "plan {} approved by {}",
-                    s.plan_summary.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    s.plan_summary
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                     s.approver.clone().unwrap_or_default()
                 ),
                 "succeeded" => "applied".into(),
@@ -337,7 +406,12 @@ pub async fn follow(store: &Store, sfn: &aws_sdk_sfn::Client, id: &str, timeout:
             // The last steps may have been recorded after our read.
             for s in ordered_steps(&d, store.list_steps(id).await?) {
                 if !seen.contains(&(s.environment.clone(), s.status.clone())) {
-                    eprintln!("{:<12} {:<18} {}", s.environment, s.status, s.error.clone().unwrap_or_default());
+                    eprintln!(
+                        "{:<12} {:<18} {}",
+                        s.environment,
+                        s.status,
+                        s.error.clone().unwrap_or_default()
+                    );
                 }
             }
             eprintln!("deployment {id}: {status}");
@@ -386,7 +460,10 @@ pub async fn status(store: &Store, component: Option<&str>, format: Format) -> R
                     .map(ferry_shared::deploy::Approval::redacted),
             })
             .collect();
-        views.push(StatusView { component: c, environments });
+        views.push(StatusView {
+            component: c,
+            environments,
+        });
     }
     if format == Format::Json {
         return output::json(&views);
@@ -396,12 +473,24 @@ pub async fn status(store: &Store, component: Option<&str>, format: Format) -> R
     }
     for v in views {
         println!("{}", v.component);
-        let mut t = output::table(&["ENVIRONMENT", "VERSION", "DEPLOYED", "REQUESTED BY", "APPROVED BY", "PENDING APPROVAL"]);
+        let mut t = output::table(&[
+            "ENVIRONMENT",
+            "VERSION",
+            "DEPLOYED",
+            "REQUESTED BY",
+            "APPROVED BY",
+            "PENDING APPROVAL",
+        ]);
         for e in &v.environments {
             let pending = e
                 .pending_approval
                 .as_ref()
-                .map(|a| format!("{} {} ({}) — deployment {}", a.component, a.version, a.plan_summary, a.deployment_id))
+                .map(|a| {
+                    format!(
+                        "{} {} ({}) — deployment {}",
+                        a.component, a.version, a.plan_summary, a.deployment_id
+                    )
+                })
                 .unwrap_or_default();
             match &e.live {
                 Some(l) => t.add_row(vec![
@@ -412,7 +501,14 @@ pub async fn status(store: &Store, component: Option<&str>, format: Format) -> R
                     l.approver.clone().unwrap_or_default(),
                     pending,
                 ]),
-                None => t.add_row(vec![e.environment.to_string(), "-".into(), String::new(), String::new(), String::new(), pending]),
+                None => t.add_row(vec![
+                    e.environment.to_string(),
+                    "-".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    pending,
+                ]),
             };
         }
         println!("{t}");
@@ -437,7 +533,12 @@ pub async fn status(store: &Store, component: Option<&str>, format: Format) -> R
     Ok(())
 }
 
-pub async fn history(store: &Store, component: &str, env: Option<&str>, format: Format) -> Result<()> {
+pub async fn history(
+    store: &Store,
+    component: &str,
+    env: Option<&str>,
+    format: Format,
+) -> Result<()> {
     let c = ComponentName::parse(component)?;
     let env = env.map(EnvironmentName::parse).transpose()?;
     let entries = store.list_history(&c, env.as_ref()).await?;
@@ -448,7 +549,16 @@ pub async fn history(store: &Store, component: &str, env: Option<&str>, format: 
         println!("no deployments of {c} yet");
         return Ok(());
     }
-    let mut t = output::table(&["WHEN", "ENVIRONMENT", "VERSION", "OUTCOME", "REQUESTED BY", "APPROVED BY", "DEPLOYMENT", "REASON"]);
+    let mut t = output::table(&[
+        "WHEN",
+        "ENVIRONMENT",
+        "VERSION",
+        "OUTCOME",
+        "REQUESTED BY",
+        "APPROVED BY",
+        "DEPLOYMENT",
+        "REASON",
+    ]);
     for h in entries {
         t.add_row(vec![
             output::time(&h.at),
@@ -489,6 +599,9 @@ mod tests {
             &Version::parse("1.2.3-rc.1+build.7").unwrap(),
         );
         assert!(id.len() <= 80);
-        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "{id}");
+        assert!(
+            id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "{id}"
+        );
     }
 }

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use ferry_engine::{AwsForwarder, TaskError};
 use futures::future::BoxFuture;
@@ -21,20 +21,45 @@ fn bad(msg: impl Into<String>) -> TaskError {
 
 /// DynamoDB's typed JSON (`{"S": "x"}`, `{"N": "1"}`, …) to an AttributeValue.
 pub fn to_attr(v: &Value) -> Result<AttributeValue, TaskError> {
-    let obj = v.as_object().filter(|o| o.len() == 1).ok_or_else(|| bad(format!("not a DynamoDB attribute value: {v}")))?;
-    let (ty, val) = obj.iter().next().ok_or_else(|| bad("empty attribute value"))?;
-    let s = || val.as_str().map(str::to_owned).ok_or_else(|| bad(format!("{ty} needs a string")));
-    let list = || val.as_array().ok_or_else(|| bad(format!("{ty} needs an array")));
+    let obj = v
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .ok_or_else(|| bad(format!("not a DynamoDB attribute value: {v}")))?;
+    let (ty, val) = obj
+        .iter()
+        .next()
+        .ok_or_else(|| bad("empty attribute value"))?;
+    let s = || {
+        val.as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| bad(format!("{ty} needs a string")))
+    };
+    let list = || {
+        val.as_array()
+            .ok_or_else(|| bad(format!("{ty} needs an array")))
+    };
     Ok(match ty.as_str() {
         "S" => AttributeValue::S(s()?),
         "N" => AttributeValue::N(s()?),
         "BOOL" => AttributeValue::Bool(val.as_bool().ok_or_else(|| bad("BOOL needs a boolean"))?),
         "NULL" => AttributeValue::Null(true),
         "B" => AttributeValue::B(Blob::new(
-            base64::engine::general_purpose::STANDARD.decode(s()?).map_err(|e| bad(e.to_string()))?,
+            base64::engine::general_purpose::STANDARD
+                .decode(s()?)
+                .map_err(|e| bad(e.to_string()))?,
         )),
-        "SS" => AttributeValue::Ss(list()?.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()),
-        "NS" => AttributeValue::Ns(list()?.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()),
+        "SS" => AttributeValue::Ss(
+            list()?
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+        ),
+        "NS" => AttributeValue::Ns(
+            list()?
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+        ),
         "L" => AttributeValue::L(list()?.iter().map(to_attr).collect::<Result<_, _>>()?),
         "M" => AttributeValue::M(to_item(val)?),
         other => return Err(bad(format!("unsupported attribute type {other}"))),
@@ -55,7 +80,9 @@ pub fn from_attr(a: &AttributeValue) -> Value {
         AttributeValue::N(n) => json!({"N": n}),
         AttributeValue::Bool(b) => json!({"BOOL": b}),
         AttributeValue::Null(_) => json!({"NULL": true}),
-        AttributeValue::B(b) => json!({"B": base64::engine::general_purpose::STANDARD.encode(b.as_ref())}),
+        AttributeValue::B(b) => {
+            json!({"B": base64::engine::general_purpose::STANDARD.encode(b.as_ref())})
+        }
         AttributeValue::Ss(v) => json!({"SS": v}),
         AttributeValue::Ns(v) => json!({"NS": v}),
         AttributeValue::L(v) => json!({"L": v.iter().map(from_attr).collect::<Vec<_>>()}),
@@ -65,7 +92,11 @@ pub fn from_attr(a: &AttributeValue) -> Value {
 }
 
 pub fn from_item(m: &HashMap<String, AttributeValue>) -> Value {
-    Value::Object(m.iter().map(|(k, v)| (k.clone(), from_attr(v))).collect::<Map<_, _>>())
+    Value::Object(
+        m.iter()
+            .map(|(k, v)| (k.clone(), from_attr(v)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 fn str_param(p: &Value, name: &str) -> Result<String, TaskError> {
@@ -80,15 +111,20 @@ fn values(p: &Value, name: &str) -> Result<Option<HashMap<String, AttributeValue
 }
 
 fn names(p: &Value) -> Option<HashMap<String, String>> {
-    p.get("ExpressionAttributeNames").and_then(Value::as_object).map(|m| {
-        m.iter()
-            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-            .collect()
-    })
+    p.get("ExpressionAttributeNames")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect()
+        })
 }
 
 /// An SDK error as the state machine sees it: `<Service>.<ErrorCode>`, as in AWS.
-fn service_error<E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error>(service: &str, e: E) -> TaskError {
+fn service_error<E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error>(
+    service: &str,
+    e: E,
+) -> TaskError {
     let code = e.code().unwrap_or("ServiceException").to_owned();
     TaskError::new(
         format!("{service}.{code}"),
@@ -100,10 +136,16 @@ impl SdkForwarder {
     async fn dynamodb(&self, action: &str, p: Value) -> Result<Value, TaskError> {
         let d = &self.dynamodb;
         let table = str_param(&p, "TableName")?;
-        let cond = p.get("ConditionExpression").and_then(Value::as_str).map(str::to_owned);
+        let cond = p
+            .get("ConditionExpression")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         match action {
             "putItem" => {
-                let item = to_item(p.get("Item").ok_or_else(|| bad("parameter Item is required"))?)?;
+                let item = to_item(
+                    p.get("Item")
+                        .ok_or_else(|| bad("parameter Item is required"))?,
+                )?;
                 d.put_item()
                     .table_name(table)
                     .set_item(Some(item))
@@ -134,7 +176,11 @@ impl SdkForwarder {
                     .update_item()
                     .table_name(table)
                     .set_key(values(&p, "Key")?)
-                    .set_update_expression(p.get("UpdateExpression").and_then(Value::as_str).map(str::to_owned))
+                    .set_update_expression(
+                        p.get("UpdateExpression")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                    )
                     .set_condition_expression(cond)
                     .set_expression_attribute_names(names(&p))
                     .set_expression_attribute_values(values(&p, "ExpressionAttributeValues")?)
@@ -163,13 +209,17 @@ impl SdkForwarder {
                     .map_err(|e| service_error("DynamoDB", e.into_service_error()))?;
                 Ok(json!({}))
             }
-            other => Err(TaskError::task_failed(format!("dynamodb:{other} is not supported locally"))),
+            other => Err(TaskError::task_failed(format!(
+                "dynamodb:{other} is not supported locally"
+            ))),
         }
     }
 
     async fn sns(&self, action: &str, p: Value) -> Result<Value, TaskError> {
         if action != "publish" {
-            return Err(TaskError::task_failed(format!("sns:{action} is not supported locally")));
+            return Err(TaskError::task_failed(format!(
+                "sns:{action} is not supported locally"
+            )));
         }
         let message = match p.get("Message") {
             Some(Value::String(s)) => s.clone(),
@@ -190,13 +240,20 @@ impl SdkForwarder {
 }
 
 impl AwsForwarder for SdkForwarder {
-    fn call(&self, service: &str, action: &str, params: Value) -> BoxFuture<'_, Result<Value, TaskError>> {
+    fn call(
+        &self,
+        service: &str,
+        action: &str,
+        params: Value,
+    ) -> BoxFuture<'_, Result<Value, TaskError>> {
         let (service, action) = (service.to_owned(), action.to_owned());
         Box::pin(async move {
             match service.as_str() {
                 "dynamodb" => self.dynamodb(&action, params).await,
                 "sns" => self.sns(&action, params).await,
-                other => Err(TaskError::task_failed(format!("{other}:{action} is not supported locally"))),
+                other => Err(TaskError::task_failed(format!(
+                    "{other}:{action} is not supported locally"
+                ))),
             }
         })
     }

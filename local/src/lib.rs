@@ -38,10 +38,14 @@ impl LocalEnv {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_ENDPOINT_URL_SFN", self.sfn_endpoint.clone()),
-            ("AWS_ENDPOINT_URL_CODEBUILD", self.codebuild_endpoint.clone()),
+            (
+                "AWS_ENDPOINT_URL_CODEBUILD",
+                self.codebuild_endpoint.clone(),
+            ),
             ("AWS_ACCESS_KEY_ID", "test".into()),
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
             ("AWS_REGION", ferry_shared::aws::LOCAL_REGION.into()),
+            ("AWS_DEFAULT_REGION", ferry_shared::aws::LOCAL_REGION.into()),
             ("FERRY_ARTIFACT_BUCKET", self.bucket.clone()),
             ("FERRY_TABLE", self.table.clone()),
             ("FERRY_TOPIC_ARN", self.topic_arn.clone()),
@@ -65,7 +69,12 @@ pub struct LocalStack {
 impl LocalStack {
     /// Starts moto on `port`, the engine, build runner and approval endpoint on the next three
     /// ports, creates the resources and starts the pump.
-    pub async fn start(moto_program: &str, port: u16, dir: &Path, names: &StackNames) -> Result<Self> {
+    pub async fn start(
+        moto_program: &str,
+        port: u16,
+        dir: &Path,
+        names: &StackNames,
+    ) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         // Bind first so a port clash fails before anything starts.
         let sfn_listener = services::bind(port + 1).await?;
@@ -126,10 +135,17 @@ impl LocalStack {
             s3: clients.s3.clone(),
             store: ferry_shared::store::Store::new(clients.dynamodb.clone(), &names.table),
         };
-        tasks.push(tokio::spawn(pump::run(clients.sqs.clone(), queue_url, deps, stop_rx)));
+        tasks.push(tokio::spawn(pump::run(
+            clients.sqs.clone(),
+            queue_url,
+            deps,
+            stop_rx,
+        )));
         let (e, token) = (engine.clone(), shutdown.clone());
         tasks.push(tokio::spawn(async move {
-            ferry_engine::serve(e, sfn_listener, token).await.map_err(anyhow::Error::from)
+            ferry_engine::serve(e, sfn_listener, token)
+                .await
+                .map_err(anyhow::Error::from)
         }));
         let token = shutdown.clone();
         tasks.push(tokio::spawn(async move {

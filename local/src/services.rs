@@ -32,18 +32,34 @@ pub const LOCAL_IDENTITY_HEADER: &str = "x-ferry-local-identity";
 
 pub fn function_arn(config: &EngineConfig, name: &str) -> String {
     format!(
-        "arn:aws:lambda:{}:{}:function:ferry-{name}",
-        config.region, config.account_id
+        "arn:aws:lambda:{}:{}:function:{}",
+        config.region,
+        config.account_id,
+        function_name(name)
     )
+}
+
+/// The deployed function's name; the engine resolves ARNs to it.
+pub fn function_name(name: &str) -> String {
+    format!("ferry-{name}")
 }
 
 /// `deploy.asl.json` with its `${…}` placeholders filled in as template.yaml's
 /// DefinitionSubstitutions would.
 pub fn local_definition(config: &EngineConfig) -> String {
     DEPLOY_ASL
-        .replace("${CheckAndLockFunctionArn}", &function_arn(config, "check-and-lock"))
-        .replace("${RequestApprovalFunctionArn}", &function_arn(config, "request-approval"))
-        .replace("${RecordResultFunctionArn}", &function_arn(config, "record-result"))
+        .replace(
+            "${CheckAndLockFunctionArn}",
+            &function_arn(config, "check-and-lock"),
+        )
+        .replace(
+            "${RequestApprovalFunctionArn}",
+            &function_arn(config, "request-approval"),
+        )
+        .replace(
+            "${RecordResultFunctionArn}",
+            &function_arn(config, "record-result"),
+        )
         .replace("${TerraformProjectName}", TERRAFORM_PROJECT)
 }
 
@@ -57,22 +73,24 @@ where
     Fut: std::future::Future<Output = Result<O, E>> + Send + 'static,
 {
     let f = Arc::new(f);
-    Arc::new(move |payload: Value| -> BoxFuture<'static, Result<Value, TaskError>> {
-        let f = f.clone();
-        Box::pin(async move {
-            // Lambda's runtime rejects a payload that doesn't fit the handler's input type.
-            let input: I = serde_json::from_value(payload)
-                .map_err(|e| TaskError::lambda("Runtime.UnmarshalError", &e.to_string()))?;
-            match f(input).await {
-                Ok(out) => serde_json::to_value(out)
-                    .map_err(|e| TaskError::lambda("Runtime.MarshalError", &e.to_string())),
-                Err(e) => {
-                    let d: lambda_runtime::Diagnostic = e.into();
-                    Err(TaskError::lambda(&d.error_type, &d.error_message))
+    Arc::new(
+        move |payload: Value| -> BoxFuture<'static, Result<Value, TaskError>> {
+            let f = f.clone();
+            Box::pin(async move {
+                // Lambda's runtime rejects a payload that doesn't fit the handler's input type.
+                let input: I = serde_json::from_value(payload)
+                    .map_err(|e| TaskError::lambda("Runtime.UnmarshalError", &e.to_string()))?;
+                match f(input).await {
+                    Ok(out) => serde_json::to_value(out)
+                        .map_err(|e| TaskError::lambda("Runtime.MarshalError", &e.to_string())),
+                    Err(e) => {
+                        let d: lambda_runtime::Diagnostic = e.into();
+                        Err(TaskError::lambda(&d.error_type, &d.error_message))
+                    }
                 }
-            }
-        })
-    })
+            })
+        },
+    )
 }
 
 /// The engine's CodeBuild seam, served by the local build runner.
@@ -84,22 +102,19 @@ impl EngineBuildRunner for Builds {
             let mut req = ferry_codebuild::StartBuild::from_sfn_parameters(&params)
                 .map_err(|e| TaskError::new("CodeBuild.InvalidInputException", e.to_string()))?;
             req.initiator.get_or_insert_with(|| "states".into());
-            let build = self
-                .0
-                .start_build(req)
-                .await
-                .map_err(|e| TaskError::new("CodeBuild.InvalidInputException", e.to_string()))?;
+            let build =
+                self.0.start_build(req).await.map_err(|e| {
+                    TaskError::new("CodeBuild.InvalidInputException", e.to_string())
+                })?;
             Ok(build.to_sfn_json()["Build"].clone())
         })
     }
 
     fn wait_build(&self, id: String) -> BoxFuture<'_, Result<Value, TaskError>> {
         Box::pin(async move {
-            let build = self
-                .0
-                .wait_build(&id)
-                .await
-                .map_err(|e| TaskError::new("CodeBuild.ResourceNotFoundException", e.to_string()))?;
+            let build = self.0.wait_build(&id).await.map_err(|e| {
+                TaskError::new("CodeBuild.ResourceNotFoundException", e.to_string())
+            })?;
             Ok(build.to_sfn_json()["Build"].clone())
         })
     }
@@ -122,14 +137,13 @@ pub struct DeployNames<'a> {
 /// Registers the workflow's functions with their real handlers.
 pub fn register_functions(engine: &Engine, clients: &FunctionClients, names: &DeployNames<'_>) {
     let store = Store::new(clients.dynamodb.clone(), names.table);
-    let config = engine.config().clone();
 
     let deps = check_and_lock::Deps {
         store: store.clone(),
         sfn: clients.sfn.clone(),
     };
     engine.register_lambda(
-        function_arn(&config, "check-and-lock"),
+        function_name("check-and-lock"),
         lambda(move |input| {
             let deps = deps.clone();
             async move { check_and_lock::handle(&deps, input).await }
@@ -145,7 +159,7 @@ pub fn register_functions(engine: &Engine, clients: &FunctionClients, names: &De
         sfn: clients.sfn.clone(),
     };
     engine.register_lambda(
-        function_arn(&config, "request-approval"),
+        function_name("request-approval"),
         lambda(move |input| {
             let deps = deps.clone();
             async move { request_approval::handle(&deps, input).await }
@@ -154,7 +168,7 @@ pub fn register_functions(engine: &Engine, clients: &FunctionClients, names: &De
 
     let deps = record_result::Deps { store };
     engine.register_lambda(
-        function_arn(&config, "record-result"),
+        function_name("record-result"),
         lambda(move |input| {
             let deps = deps.clone();
             async move { record_result::handle(&deps, input).await }
@@ -163,9 +177,15 @@ pub fn register_functions(engine: &Engine, clients: &FunctionClients, names: &De
 }
 
 /// Creates the build runner with the terraform project, builds pointed at moto.
-pub fn build_runner(dir: &Path, moto_endpoint: &str, bucket: &str, tool_dir: Option<&Path>) -> Result<ferry_codebuild::BuildRunner> {
+pub fn build_runner(
+    dir: &Path,
+    moto_endpoint: &str,
+    bucket: &str,
+    tool_dir: Option<&Path>,
+) -> Result<ferry_codebuild::BuildRunner> {
     let buildspec = dir.join("buildspec.yml");
-    std::fs::write(&buildspec, BUILDSPEC).with_context(|| format!("writing {}", buildspec.display()))?;
+    std::fs::write(&buildspec, BUILDSPEC)
+        .with_context(|| format!("writing {}", buildspec.display()))?;
     let mut config = ferry_codebuild::RunnerConfig::new(dir.join("builds"));
     let mut env = BTreeMap::new();
     env.insert("AWS_ENDPOINT_URL".to_owned(), moto_endpoint.to_owned());
@@ -181,7 +201,11 @@ pub fn build_runner(dir: &Path, moto_endpoint: &str, bucket: &str, tool_dir: Opt
     config.base_env = env;
     let runner = ferry_codebuild::BuildRunner::new(config).context("creating the build runner")?;
     runner
-        .register_project(TERRAFORM_PROJECT, &buildspec, [("FERRY_ARTIFACT_BUCKET", bucket)])
+        .register_project(
+            TERRAFORM_PROJECT,
+            &buildspec,
+            [("FERRY_ARTIFACT_BUCKET", bucket)],
+        )
         .context("registering the terraform project")?;
     Ok(runner)
 }
@@ -231,11 +255,19 @@ async fn approval_request(
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [("content-type", "application/json")], resp.body.unwrap_or_default()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        resp.body.unwrap_or_default(),
+    )
+        .into_response()
 }
 
 fn uuid_like() -> String {
-    format!("{:x}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0))
+    format!(
+        "{:x}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    )
 }
 
 /// Binds a loopback listener on `port`.
