@@ -10,6 +10,7 @@ use aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use ferry_shared::store::Store;
 
+pub mod stack;
 pub mod zips;
 
 static INIT_LOG: OnceLock<()> = OnceLock::new();

@@ -1363,6 +1363,9 @@ fn sdk_operations() -> &'static BTreeMap<String, BTreeSet<String>> {
             "--format-version",
             "1",
             "--offline",
+            // Only packages that build for the Lambda target need to be present.
+            "--filter-platform",
+            "x86_64-unknown-linux-gnu",
         ]));
         let json_start = out.find('{').expect("cargo metadata json");
         let meta: Value = serde_json::Deserializer::from_str(&out[json_start..])

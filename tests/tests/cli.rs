@@ -2,80 +2,11 @@
 //! register-release handler).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use ferry_tests::{free_port, moto_program, repo_root, workspace_bin, zips};
-
-/// A local stack in its own directory and port; stopped on drop, even when a test fails.
-struct Stack {
-    dir: tempfile::TempDir,
-    port: u16,
-    env: Vec<(String, String)>,
-}
-
-impl Stack {
-    fn up() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut stack = Stack {
-            dir,
-            port,
-            env: Vec::new(),
-        };
-        let out = stack.ferry(&["local", "up"]);
-        assert!(
-            out.status.success(),
-            "local up failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stack.env = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        assert!(
-            stack.env.iter().any(|(k, _)| k == "AWS_ENDPOINT_URL"),
-            "no exports: {out:?}"
-        );
-        stack
-    }
-
-    fn ferry(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(workspace_bin("ferry"));
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("FERRY_LOCAL_DIR", self.dir.path().join("local"))
-            .env("FERRY_LOCAL_PORT", self.port.to_string())
-            .env("FERRY_MOTO_SERVER", moto_program());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd.output().expect("running ferry")
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = args.to_vec();
-        all.extend(["--output", "json"]);
-        let out = self.ferry(&all);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("JSON output")
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self.ferry(&["local", "down"]);
-    }
-}
+use ferry_tests::stack::Stack;
+use ferry_tests::{repo_root, zips};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

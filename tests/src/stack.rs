@@ -1,0 +1,257 @@
+//! `ferry local up` in its own directory and ports, driven through the real `ferry` binary;
+//! stopped on drop, even when a test fails.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{moto_program, workspace_bin};
+
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub env: Vec<(String, String)>,
+}
+
+/// A base port whose next three ports are free too (the engine, build runner and approval
+/// endpoint take them).
+fn free_port_block() -> u16 {
+    for _ in 0..50 {
+        let base = crate::free_port();
+        if base < 65000
+            && (1..=3).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        {
+            return base;
+        }
+    }
+    panic!("no block of four free loopback ports");
+}
+
+impl Stack {
+    pub fn up() -> Self {
+        crate::init_log();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut stack = Stack {
+            dir,
+            port: free_port_block(),
+            env: Vec::new(),
+        };
+        let out = stack.ferry(&["local", "up"]);
+        assert!(
+            out.status.success(),
+            "local up failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stack.env = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert!(
+            stack.var("AWS_ENDPOINT_URL").is_some(),
+            "no exports: {out:?}"
+        );
+        stack
+    }
+
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(workspace_bin("ferry"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("USER", "tester")
+            .env("FERRY_LOCAL_DIR", self.dir.path().join("local"))
+            .env("FERRY_LOCAL_PORT", self.port.to_string())
+            .env("FERRY_MOTO_SERVER", moto_program())
+            .env("TF_CLI_CONFIG_FILE", "/dev/null")
+            .env("CHECKPOINT_DISABLE", "1");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn ferry(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("running ferry")
+    }
+
+    /// Runs ferry and insists it succeeds; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.ferry(args);
+        assert!(
+            out.status.success(),
+            "ferry {args:?} failed ({:?}): {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        serde_json::from_str(&self.ok(&all)).expect("JSON output")
+    }
+
+    /// Waits until `check` returns Some, polling `ferry deployment` output; fails after `timeout`.
+    pub fn wait_deployment<T>(
+        &self,
+        id: &str,
+        timeout: Duration,
+        check: impl Fn(&Value) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let d = self.json(&["deployment", id]);
+            if let Some(t) = check(&d) {
+                return t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "deployment {id} did not reach the expected state in {timeout:?}: {d:#}"
+            );
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Waits for the deployment's execution to end; returns the final deployment JSON.
+    pub fn wait_finished(&self, id: &str) -> Value {
+        self.wait_deployment(id, Duration::from_secs(180), |d| {
+            (d["execution_status"].as_str() != Some("RUNNING") && d["status"] != "running")
+                .then(|| d.clone())
+        })
+    }
+
+    /// Waits until `env`'s step has `status`.
+    pub fn wait_step(&self, id: &str, env: &str, status: &str) -> Value {
+        self.wait_deployment(id, Duration::from_secs(180), |d| {
+            let step = d["steps"]
+                .as_array()?
+                .iter()
+                .find(|s| s["environment"] == env)?;
+            if step["status"] == status {
+                return Some(step.clone());
+            }
+            assert_ne!(
+                d["execution_status"], "FAILED",
+                "deployment failed early: {d:#}"
+            );
+            None
+        })
+    }
+
+    pub fn step<'a>(d: &'a Value, env: &str) -> &'a Value {
+        d["steps"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["environment"] == env))
+            .unwrap_or(&Value::Null)
+    }
+
+    /// Packages `dir` (a component with ferry.json) at `version` and releases it.
+    pub fn release_dir(&self, dir: &Path, version: &str) {
+        let zip = self.dir.path().join(format!(
+            "{}-{version}.zip",
+            dir.display().to_string().replace('/', "_")
+        ));
+        self.ok(&[
+            "package",
+            dir.to_str().unwrap_or_default(),
+            "--version",
+            version,
+            "--out",
+            zip.to_str().unwrap_or_default(),
+        ]);
+        let out = self.ok(&["release", zip.to_str().unwrap_or_default()]);
+        assert!(out.starts_with("registered"), "{out}");
+    }
+
+    /// SDK clients aimed at this stack's moto.
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        let sdk =
+            ferry_shared::aws::local_sdk_config(self.var("AWS_ENDPOINT_URL").unwrap_or_default())
+                .await;
+        ferry_shared::aws::s3_client(&sdk)
+    }
+
+    pub fn bucket(&self) -> String {
+        self.var("FERRY_ARTIFACT_BUCKET")
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.ferry(&["local", "down"]);
+    }
+}
+
+impl Stack {
+    /// The stack's table, for assertions the CLI doesn't expose (locks).
+    pub async fn store(&self) -> ferry_shared::store::Store {
+        let sdk =
+            ferry_shared::aws::local_sdk_config(self.var("AWS_ENDPOINT_URL").unwrap_or_default())
+                .await;
+        ferry_shared::store::Store::new(
+            ferry_shared::aws::dynamodb_client(&sdk),
+            self.var("FERRY_TABLE").unwrap_or_default(),
+        )
+    }
+
+    /// Whether anyone holds `component`'s lock in `env`.
+    pub async fn locked(&self, component: &str, env: &str) -> bool {
+        use ferry_shared::model::{ComponentName, EnvironmentName};
+        self.store()
+            .await
+            .get_lock(
+                &ComponentName::parse(component).expect("component"),
+                &EnvironmentName::parse(env).expect("env"),
+            )
+            .await
+            .expect("reading the lock")
+            .is_some()
+    }
+
+    /// The terraform state object for component/env, if any.
+    pub async fn state(&self, component: &str, env: &str) -> Option<String> {
+        let out = self
+            .s3()
+            .await
+            .get_object()
+            .bucket(self.bucket())
+            .key(format!("state/{component}/{env}/terraform.tfstate"))
+            .send()
+            .await
+            .ok()?;
+        let bytes = out.body.collect().await.ok()?.into_bytes();
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+/// Writes a component directory whose Terraform is `main_tf`.
+pub fn component_dir(root: &Path, name: &str, main_tf: &str) -> std::path::PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).expect("component dir");
+    std::fs::write(
+        dir.join("ferry.json"),
+        format!(r#"{{"schema_version":1,"component":"{name}","version":"0.0.0"}}"#),
+    )
+    .expect("ferry.json");
+    std::fs::write(dir.join("main.tf"), main_tf).expect("main.tf");
+    dir
+}

@@ -1,0 +1,361 @@
+//! The deploy workflow end to end on the local stack: moto, the local Step Functions engine
+//! running statemachine/deploy.asl.json, the build runner running buildspec/terraform.yml with
+//! real terraform, the real handlers, driven through the real `ferry` binary.
+
+use std::time::Duration;
+
+use ferry_tests::repo_root;
+use ferry_tests::stack::{component_dir, Stack};
+
+fn example() -> String {
+    repo_root()
+        .join("examples/hello-service")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("runtime")
+}
+
+fn deploy(stack: &Stack, args: &[&str]) -> String {
+    let mut all = vec!["deploy"];
+    all.extend(args);
+    stack.ok(&all).trim().to_owned()
+}
+
+#[test]
+fn full_loop_with_four_eyes_approval() {
+    let stack = Stack::up();
+    stack.ok(&["env", "put", "dev", "--order", "1", "--approval", "none"]);
+    stack.ok(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "2",
+        "--approval",
+        "required",
+        "--four-eyes",
+    ]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+
+    // Typed out of order: promotion order decides.
+    let id = deploy(
+        &stack,
+        &[
+            "hello-service",
+            "latest",
+            "--to",
+            "prod,dev",
+            "--as",
+            "alice",
+        ],
+    );
+    let step = stack.wait_step(&id, "prod", "awaiting-approval");
+    assert_eq!(step["plan_summary"]["add"], 1, "{step:#}");
+    let d = stack.json(&["deployment", &id]);
+    assert_eq!(Stack::step(&d, "dev")["status"], "succeeded");
+    assert_eq!(Stack::step(&d, "dev")["approver"], "policy:none");
+
+    // The approver sees the plan; the task token never leaves the table.
+    let status = stack.json(&["status", "hello-service"]);
+    let prod = &status[0]["environments"][1];
+    assert_eq!(
+        prod["pending_approval"]["plan_summary"]["resources"][0]["address"],
+        "terraform_data.service"
+    );
+    assert!(!status.to_string().contains("task_token"));
+    let table = stack.ok(&["status"]);
+    assert!(
+        table.contains("awaiting approval in prod") && table.contains("+1 ~0 -0"),
+        "{table}"
+    );
+
+    // Four eyes: the requester cannot approve.
+    let out = stack.ferry(&["approve", &id, "--env", "prod", "--as", "alice"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("four eyes"));
+    let out = stack.ok(&["approve", &id, "--as", "bob", "--comment", "looks right"]);
+    assert!(
+        out.contains("approved") && out.contains("local:bob"),
+        "{out}"
+    );
+
+    let d = stack.wait_finished(&id);
+    assert_eq!(d["status"], "succeeded", "{d:#}");
+    assert_eq!(d["execution_status"], "SUCCEEDED");
+    let prod = Stack::step(&d, "prod");
+    assert_eq!(
+        (prod["approver"].as_str(), prod["comment"].as_str()),
+        (Some("local:bob"), Some("looks right"))
+    );
+    assert!(prod["apply_build_id"]
+        .as_str()
+        .is_some_and(|b| b.starts_with("ferry-terraform:")));
+
+    // Terraform state in moto holds the applied resource, per environment.
+    let rt = rt();
+    for env in ["dev", "prod"] {
+        let state = rt
+            .block_on(stack.state("hello-service", env))
+            .expect("state written");
+        assert!(state.contains(&format!("hello-service-{env}")), "{state}");
+        assert!(
+            !rt.block_on(stack.locked("hello-service", env)),
+            "{env} still locked"
+        );
+    }
+    let status = stack.json(&["status", "hello-service"]);
+    let live: Vec<(&str, &str)> = status[0]["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["environment"].as_str().unwrap(),
+                e["live"]["version"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(live, [("dev", "1.0.0"), ("prod", "1.0.0")]);
+    let history = stack.json(&["history", "hello-service", "--env", "prod"]);
+    assert_eq!(history[0]["outcome"], "succeeded");
+    assert_eq!(history[0]["approver"], "local:bob");
+    assert_eq!(history[0]["requester"], "local:alice");
+}
+
+#[test]
+fn rejection_applies_nothing_and_releases_the_lock() {
+    let stack = Stack::up();
+    stack.ok(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+    ]);
+    stack.release_dir(example().as_ref(), "2.0.0");
+    let id = deploy(&stack, &["hello-service", "2.0.0", "--to", "prod"]);
+    stack.wait_step(&id, "prod", "awaiting-approval");
+    stack.ok(&[
+        "reject",
+        &id,
+        "--env",
+        "prod",
+        "--comment",
+        "not during the freeze",
+    ]);
+    let d = stack.wait_finished(&id);
+    assert_eq!(d["status"], "failed");
+    let step = Stack::step(&d, "prod");
+    assert_eq!(step["status"], "rejected");
+    assert!(
+        step["error"]
+            .as_str()
+            .unwrap()
+            .contains("not during the freeze"),
+        "{step:#}"
+    );
+    let rt = rt();
+    assert!(
+        rt.block_on(stack.state("hello-service", "prod")).is_none(),
+        "applied despite rejection"
+    );
+    assert!(!rt.block_on(stack.locked("hello-service", "prod")));
+    let history = stack.json(&["history", "hello-service"]);
+    assert_eq!(history[0]["outcome"], "rejected");
+    // A decided approval can't be decided again.
+    let out = stack.ferry(&["approve", &id, "--env", "prod"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn approval_timeout_is_recorded_and_releases_the_lock() {
+    let stack = Stack::up();
+    stack.ok(&[
+        "env",
+        "put",
+        "qa",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+        "--timeout",
+        "3s",
+    ]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let id = deploy(&stack, &["hello-service", "1.0.0", "--to", "qa"]);
+    let d = stack.wait_finished(&id);
+    assert_eq!(Stack::step(&d, "qa")["status"], "timed-out", "{d:#}");
+    assert!(Stack::step(&d, "qa")["error"]
+        .as_str()
+        .unwrap()
+        .contains("States.Timeout"));
+    assert!(!rt().block_on(stack.locked("hello-service", "qa")));
+    let status = stack.json(&["status", "hello-service"]);
+    assert!(status[0]["environments"][0]["pending_approval"].is_null());
+    let out = stack.ferry(&["approve", &id, "--env", "qa"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a timed-out approval was accepted"
+    );
+}
+
+#[test]
+fn plan_and_apply_failures_are_recorded_and_release_the_lock() {
+    let stack = Stack::up();
+    stack.ok(&["env", "put", "dev", "--order", "1", "--approval", "none"]);
+    let root = stack.dir.path().to_path_buf();
+    let bad_plan = component_dir(
+        &root,
+        "bad-plan",
+        "resource \"terraform_data\" \"x\" {\n  input = var.not_declared\n}\n",
+    );
+    let bad_apply = component_dir(
+        &root,
+        "bad-apply",
+        "resource \"terraform_data\" \"x\" {\n  provisioner \"local-exec\" {\n    command = \"echo failing on purpose; exit 3\"\n  }\n}\n",
+    );
+    stack.release_dir(&bad_plan, "1.0.0");
+    stack.release_dir(&bad_apply, "1.0.0");
+    let rt = rt();
+    for (component, failed_after) in [("bad-plan", None), ("bad-apply", Some("plan_build_id"))] {
+        let id = deploy(&stack, &[component, "1.0.0", "--to", "dev"]);
+        let d = stack.wait_finished(&id);
+        assert_eq!(d["status"], "failed", "{d:#}");
+        let step = Stack::step(&d, "dev");
+        assert_eq!(step["status"], "failed");
+        assert!(
+            step["error"].as_str().unwrap().contains("FAILED"),
+            "{step:#}"
+        );
+        if let Some(field) = failed_after {
+            assert!(
+                step[field].is_string(),
+                "{component}: planned before failing: {step:#}"
+            );
+        }
+        assert!(
+            !rt.block_on(stack.locked(component, "dev")),
+            "{component} still locked"
+        );
+        let history = stack.json(&["history", component]);
+        assert_eq!(history[0]["outcome"], "failed");
+    }
+}
+
+#[test]
+fn concurrent_deploys_of_one_component_to_one_environment() {
+    let stack = Stack::up();
+    stack.ok(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+    ]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let first = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
+    stack.wait_step(&first, "prod", "awaiting-approval");
+    let second = deploy(
+        &stack,
+        &["hello-service", "1.0.0", "--to", "prod", "--as", "carol"],
+    );
+    let d = stack.wait_finished(&second);
+    let err = Stack::step(&d, "prod")["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        err.contains("Ferry.LockHeld") && err.contains(&first),
+        "{err}"
+    );
+    // The loser's failure path must not release the winner's lock.
+    assert!(rt().block_on(stack.locked("hello-service", "prod")));
+    stack.ok(&["approve", &first, "--env", "prod"]);
+    assert_eq!(stack.wait_finished(&first)["status"], "succeeded");
+}
+
+#[test]
+fn promotion_rule_refuses_and_a_recorded_reason_overrides() {
+    let stack = Stack::up();
+    stack.ok(&["env", "put", "dev", "--order", "1", "--approval", "none"]);
+    stack.ok(&["env", "put", "prod", "--order", "2", "--approval", "auto"]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let refused = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
+    let d = stack.wait_finished(&refused);
+    let err = Stack::step(&d, "prod")["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        err.contains("PromotionRefused") && err.contains("not live in dev"),
+        "{err}"
+    );
+
+    let id = deploy(
+        &stack,
+        &[
+            "hello-service",
+            "1.0.0",
+            "--to",
+            "prod",
+            "--reason",
+            "hotfix INC-42",
+        ],
+    );
+    // auto policy with changes still needs a person.
+    stack.wait_step(&id, "prod", "awaiting-approval");
+    stack.ok(&["approve", &id]);
+    let d = stack.wait_finished(&id);
+    assert_eq!(d["status"], "succeeded", "{d:#}");
+    assert_eq!(d["override_reason"], "hotfix INC-42");
+}
+
+#[test]
+fn a_tampered_plan_is_refused_at_apply() {
+    let stack = Stack::up();
+    stack.ok(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+    ]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let id = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
+    stack.wait_step(&id, "prod", "awaiting-approval");
+    let rt = rt();
+    rt.block_on(async {
+        let key = format!("deployments/{id}/prod/plan.tfplan");
+        stack
+            .s3()
+            .await
+            .put_object()
+            .bucket(stack.bucket())
+            .key(key)
+            .body(b"not the plan anyone approved".to_vec().into())
+            .send()
+            .await
+            .expect("tamper");
+    });
+    stack.ok(&["approve", &id, "--env", "prod"]);
+    let d = stack.wait_deployment(&id, Duration::from_secs(180), |d| {
+        (d["status"] != "running").then(|| d.clone())
+    });
+    assert_eq!(d["status"], "failed", "{d:#}");
+    assert_eq!(Stack::step(&d, "prod")["status"], "failed");
+    assert!(
+        rt.block_on(stack.state("hello-service", "prod")).is_none(),
+        "tampered plan applied"
+    );
+    assert!(!rt.block_on(stack.locked("hello-service", "prod")));
+}
