@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The local demo: a fresh local stack, the example component released, a bad zip rejected.
+# The local demo: a fresh local stack; the example component released (and a bad zip rejected);
+# then deployed to dev and prod through plan, a four-eyes approval and apply.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -45,6 +46,43 @@ done
 say "ferry releases hello-service"
 ferry releases hello-service
 
+# Deploy: dev passes without approval, prod needs a second person's approval of the plan.
+say "ferry env put dev --order 1 --approval none"
+ferry env put dev --order 1 --approval none
+say "ferry env put prod --order 2 --approval required --four-eyes --timeout 1h"
+ferry env put prod --order 2 --approval required --four-eyes --timeout 1h
+ferry env list
+
+say "ferry deploy hello-service 1.1.0 --to dev,prod --as alice"
+id=$(ferry deploy hello-service 1.1.0 --to dev,prod --as alice)
+echo "$id"
+
+# dev plans and applies; prod plans, then waits at the approval gate.
+for _ in $(seq 1 600); do
+  ferry status hello-service --output json | grep -q '"pending_approval": {' && break
+  sleep 0.2
+done
+say "ferry status hello-service"
+ferry status hello-service
+
+say "ferry approve $id --as alice        # four eyes: the requester may not approve"
+ferry approve "$id" --as alice || true
+
+say "ferry approve $id --as bob --comment 'plan reviewed'"
+ferry approve "$id" --as bob --comment "plan reviewed"
+
+say "ferry deployment $id --wait"
+ferry deployment "$id" --wait
+
+say "ferry status hello-service"
+ferry status hello-service
+
+say "ferry history hello-service"
+ferry history hello-service
+
+say "aws s3 ls s3://$FERRY_ARTIFACT_BUCKET/state/ --recursive    # terraform state, per environment"
+aws s3 ls "s3://$FERRY_ARTIFACT_BUCKET/state/" --recursive
+
 printf '\nThe local stack is still running (logs in %s).\n' "$FERRY_LOCAL_DIR"
-printf 'Point your shell at it with:  eval "$(%s/target/debug/ferry local env)"\n' "$root"
+printf 'Point your shell at it with:  eval "$(FERRY_LOCAL_DIR=%s %s/target/debug/ferry local env)"\n' "$FERRY_LOCAL_DIR" "$root"
 printf 'Stop it with:                 FERRY_LOCAL_DIR=%s %s/target/debug/ferry local down\n' "$FERRY_LOCAL_DIR" "$root"

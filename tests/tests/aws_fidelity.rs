@@ -1911,6 +1911,14 @@ fn build_role_grants_what_the_buildspec_and_terraform_backend_do() {
         );
     }
     for (ga, gr) in &s3 {
+        // Object grants stay inside one top-level prefix (releases/, deployments/, state/).
+        if let Some(key) = gr.strip_prefix(&format!("{bucket}/")) {
+            let top = key.split('/').next().unwrap_or_default();
+            assert!(
+                !top.is_empty() && !top.contains('*') && key.len() > top.len(),
+                "{role_id}: {ga} on {gr} is not confined to one prefix of the bucket"
+            );
+        }
         assert!(
             wanted.iter().any(|(a, r)| a == ga && covers(gr, r)),
             "{role_id}: {ga} on {gr} is not needed by the buildspec (least privilege)"
