@@ -34,20 +34,25 @@ pub fn repo_root() -> PathBuf {
 
 /// A built workspace binary (the test command builds them before testing).
 pub fn workspace_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_default();
-    // target/debug/deps/<test> → target/debug/<name>
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let path = dir.join(name);
+    let path = find_workspace_bin(name);
     assert!(
         path.exists(),
         "{} is missing: build it first with `cargo build --workspace --bins` (scripts/test.sh does)",
         path.display()
     );
     path
+}
+
+/// Where `name` is when built beside the running test (target/debug/deps/…) or bin
+/// (target/debug/…).
+pub fn find_workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
+    let beside = dir.join(name);
+    if beside.exists() {
+        return beside;
+    }
+    dir.parent().map(|d| d.join(name)).unwrap_or(beside)
 }
 
 /// moto_server from the project venv, PATH, or FERRY_MOTO_SERVER.

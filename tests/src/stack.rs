@@ -197,7 +197,12 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        let _ = self.ferry(&["local", "down"]);
+        // Never panics: a panic while unwinding would abort the test binary.
+        let mut cmd = Command::new(crate::find_workspace_bin("ferry"));
+        cmd.args(["local", "down"])
+            .env("FERRY_LOCAL_DIR", self.dir.path().join("local"))
+            .env("FERRY_LOCAL_PORT", self.port.to_string());
+        let _ = cmd.output();
     }
 }
 
