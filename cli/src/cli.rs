@@ -150,6 +150,16 @@ pub enum Command {
         #[command(flatten)]
         resources: Resources,
     },
+    /// Stop a running deployment; what it started is recorded as aborted and its locks released.
+    Cancel {
+        deployment: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        actor: Actor,
+        #[command(flatten)]
+        resources: Resources,
+    },
     /// Approve a deployment's pending plan.
     Approve(DecisionArgs),
     /// Reject a deployment's pending plan.
@@ -398,6 +408,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 && !deploy::follow(&store, &sfn, &d.id, Duration::from_secs(wait_timeout)).await?
             {
                 return Ok(ExitCode::from(EXIT_DEPLOY_FAILED));
+            }
+        }
+        Command::Cancel {
+            deployment,
+            reason,
+            actor,
+            resources,
+        } => {
+            let sdk = ferry_shared::aws::sdk_config().await;
+            let store = table_store(&sdk, &resources.table);
+            let sfn = aws_sdk_sfn::Client::new(&sdk);
+            let who = requester(&actor, &sdk).await?;
+            let d = deploy::cancel(&store, &sfn, &deployment, &who, reason.as_deref()).await?;
+            if format == Format::Json {
+                crate::output::json(&d)?;
+            } else {
+                println!("cancelled {} ({})", d.id, d.error.unwrap_or_default());
             }
         }
         Command::Approve(args) => return decide(args, approve::Verdict::Approve, format).await,

@@ -232,6 +232,87 @@ pub async fn deploy(
     }
 }
 
+/// Step statuses after which nothing more happens to an environment.
+const FINAL: [&str; 5] = ["succeeded", "failed", "rejected", "timed-out", "aborted"];
+
+/// Stops a running deployment and records it: each environment it had started is recorded as
+/// aborted (history, step, pending approval closed) and its lock released — what the workflow's
+/// Catch paths do, which a stopped execution never reaches.
+pub async fn cancel(
+    store: &Store,
+    sfn: &aws_sdk_sfn::Client,
+    id: &str,
+    who: &str,
+    reason: Option<&str>,
+) -> Result<Deployment> {
+    let d = store
+        .get_deployment(id)
+        .await?
+        .with_context(|| format!("no deployment {id}"))?;
+    let arn = d
+        .execution_arn
+        .clone()
+        .context("the deployment has no execution")?;
+    let cause = format!(
+        "cancelled by {who}{}",
+        reason.map(|r| format!(": {r}")).unwrap_or_default()
+    );
+    let running = execution_status(sfn, Some(&arn)).await.as_deref() == Some("RUNNING");
+    if running {
+        sfn.stop_execution()
+            .execution_arn(&arn)
+            .error("Ferry.Cancelled")
+            .cause(&cause)
+            .send()
+            .await
+            .context("stopping the execution")?;
+    } else if d.status != "running" {
+        bail!("deployment {id} already ended ({})", d.status);
+    }
+    let deps = record_result::Deps {
+        store: store.clone(),
+    };
+    let error = record_result::CaughtError {
+        error: "Ferry.Cancelled".into(),
+        cause: Some(cause.clone()),
+    };
+    for env in &d.targets {
+        let Some(step) = store.get_step(id, env.as_str()).await? else {
+            continue; // never started: nothing to record or release
+        };
+        if FINAL.contains(&step.status.as_str()) {
+            continue;
+        }
+        let ctx = ferry_shared::workflow::EnvContext {
+            deployment_id: d.id.clone(),
+            component: d.component.clone(),
+            version: d.version.clone(),
+            environment: env.clone(),
+            requester: d.requester.clone(),
+            override_reason: d.override_reason.clone(),
+            execution_arn: arn.clone(),
+        };
+        record_result::handle(
+            &deps,
+            record_result::RecordInput::Environment(record_result::EnvResult {
+                outcome: "aborted".into(),
+                ctx,
+                approval: None,
+                error: Some(error.clone()),
+                apply_build_id: None,
+            }),
+        )
+        .await?;
+    }
+    store
+        .set_deployment_status(id, "aborted", Some(&cause))
+        .await?;
+    store
+        .get_deployment(id)
+        .await?
+        .with_context(|| format!("deployment {id} vanished"))
+}
+
 #[derive(Serialize)]
 struct DeploymentView {
     #[serde(flatten)]

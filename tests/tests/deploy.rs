@@ -359,3 +359,78 @@ fn a_tampered_plan_is_refused_at_apply() {
     );
     assert!(!rt.block_on(stack.locked("hello-service", "prod")));
 }
+
+#[test]
+fn cancel_records_abort_and_releases_the_lock() {
+    let stack = Stack::up();
+    stack.ok(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+    ]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let id = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
+    stack.wait_step(&id, "prod", "awaiting-approval");
+    let out = stack.ok(&["cancel", &id, "--reason", "wrong version"]);
+    assert!(out.contains("cancelled"), "{out}");
+    let d = stack.json(&["deployment", &id]);
+    assert_eq!(d["status"], "aborted");
+    assert_eq!(d["execution_status"], "ABORTED");
+    let step = Stack::step(&d, "prod");
+    assert_eq!(step["status"], "aborted");
+    assert!(step["error"].as_str().unwrap().contains("wrong version"));
+    assert!(!rt().block_on(stack.locked("hello-service", "prod")));
+    assert_eq!(
+        stack.json(&["history", "hello-service"])[0]["outcome"],
+        "aborted"
+    );
+    let out = stack.ferry(&["approve", &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "approved a cancelled deployment"
+    );
+}
+
+#[test]
+fn a_lock_left_by_a_stopped_execution_is_taken_over() {
+    let stack = Stack::up();
+    stack.ok(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+    ]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let first = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
+    stack.wait_step(&first, "prod", "awaiting-approval");
+    let arn = stack.json(&["deployment", &first])["execution_arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Stopped behind ferry's back (the console, the API): no Catch runs, the lock stays.
+    rt().block_on(async {
+        let sdk =
+            ferry_shared::aws::local_sdk_config(stack.var("AWS_ENDPOINT_URL_SFN").unwrap()).await;
+        aws_sdk_sfn::Client::new(&sdk)
+            .stop_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .expect("stop");
+    });
+    assert!(rt().block_on(stack.locked("hello-service", "prod")));
+    let second = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
+    stack.wait_step(&second, "prod", "awaiting-approval");
+    let d = stack.json(&["deployment", &first]);
+    assert_eq!(d["status"], "aborted", "{d:#}");
+    stack.ok(&["approve", &second]);
+    assert_eq!(stack.wait_finished(&second)["status"], "succeeded");
+}

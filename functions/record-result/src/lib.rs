@@ -69,7 +69,7 @@ impl CaughtError {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvResult {
-    /// succeeded, failed, rejected, timed-out
+    /// succeeded, failed, rejected, timed-out, aborted
     pub outcome: String,
     #[serde(flatten)]
     pub ctx: EnvContext,
