@@ -15,7 +15,7 @@ pub enum Caller {
     /// Local mode: the identity to act as.
     Local(String),
     /// AWS: sign with the ambient credentials.
-    Aws(aws_config::SdkConfig),
+    Aws(Box<aws_config::SdkConfig>),
 }
 
 pub async fn send(url: &str, req: &DecisionRequest, caller: &Caller) -> Result<DecisionResponse> {

@@ -271,7 +271,7 @@ async fn requester(actor: &Actor, sdk: &aws_config::SdkConfig) -> Result<String>
 async fn decide(args: DecisionArgs, verdict: approve::Verdict, format: Format) -> Result<ExitCode> {
     let caller = match args.actor.local_name()? {
         Some(name) => approval::Caller::Local(name),
-        None => approval::Caller::Aws(ferry_shared::aws::sdk_config().await),
+        None => approval::Caller::Aws(Box::new(ferry_shared::aws::sdk_config().await)),
     };
     let req = approve::DecisionRequest {
         deployment_id: args.deployment.clone(),

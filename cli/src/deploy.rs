@@ -294,13 +294,13 @@ pub async fn cancel(
         };
         record_result::handle(
             &deps,
-            record_result::RecordInput::Environment(record_result::EnvResult {
+            record_result::RecordInput::Environment(Box::new(record_result::EnvResult {
                 outcome: "aborted".into(),
                 ctx,
                 approval: None,
                 error: Some(error.clone()),
                 apply_build_id: None,
-            }),
+            })),
         )
         .await?;
     }

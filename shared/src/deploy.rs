@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -475,13 +474,7 @@ impl Store {
             ":c",
             comment.map_or(AttributeValue::Null(true), |c| AttributeValue::S(c.into())),
         );
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(self.sdk("UpdateItem", e)),
-        }
+        self.conditional("UpdateItem", req.send().await)
     }
 
     /// A component's approvals (pending and decided), newest first.
@@ -600,16 +593,13 @@ impl Store {
             .expression_attribute_values(":me", AttributeValue::S(lock.owner.clone()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(LockAttempt::Acquired),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                match self.get_as::<Lock>(&pk, &sk).await? {
-                    Some(holder) => Ok(LockAttempt::HeldBy(holder)),
-                    // Released in between: try once more.
-                    None => Box::pin(self.acquire_lock(lock)).await,
-                }
-            }
-            Err(e) => Err(self.sdk("PutItem", e)),
+        if self.conditional("PutItem", res)? {
+            return Ok(LockAttempt::Acquired);
+        }
+        match self.get_as::<Lock>(&pk, &sk).await? {
+            Some(holder) => Ok(LockAttempt::HeldBy(holder)),
+            // Released in between: try again.
+            None => Box::pin(self.acquire_lock(lock)).await,
         }
     }
 
@@ -627,13 +617,7 @@ impl Store {
             .expression_attribute_values(":stale", AttributeValue::S(stale_owner.into()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(self.sdk("PutItem", e)),
-        }
+        self.conditional("PutItem", res)
     }
 
     /// Releases the lock if `owner` holds it; returns whether it did.
@@ -655,13 +639,7 @@ impl Store {
             .expression_attribute_values(":me", AttributeValue::S(owner.into()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(self.sdk("DeleteItem", e)),
-        }
+        self.conditional("DeleteItem", res)
     }
 
     pub async fn get_lock(

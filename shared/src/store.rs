@@ -1,7 +1,7 @@
 //! DynamoDB access. One table, keyed by `pk`/`sk`; each entity family maps to items here and
 //! nowhere else. Writes that must not overwrite are conditional.
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -29,13 +29,6 @@ pub enum StoreError {
         sk: String,
         why: String,
     },
-}
-
-impl StoreError {
-    /// Throttling and the like: worth retrying.
-    pub fn is_conditional_failure(&self) -> bool {
-        matches!(self, StoreError::Sdk { message, .. } if message.contains("ConditionalCheckFailed"))
-    }
 }
 
 /// The outcome of registering a release, which is never overwritten.
@@ -143,6 +136,26 @@ impl Store {
         })
     }
 
+    /// The outcome of a conditional write: `Ok(false)` when its condition did not hold.
+    pub(crate) fn conditional<O, E>(
+        &self,
+        op: &'static str,
+        res: Result<O, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+    ) -> Result<bool, StoreError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match res {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e))
+                if e.err().code() == Some("ConditionalCheckFailedException") =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(self.sdk(op, err)),
+        }
+    }
+
     /// Puts `item` unless an item with its key exists; returns whether it was written.
     pub(crate) async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
         let res = self
@@ -153,13 +166,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(err) => Err(self.sdk("PutItem", err)),
-        }
+        self.conditional("PutItem", res)
     }
 
     pub(crate) async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {

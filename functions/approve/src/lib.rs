@@ -224,16 +224,7 @@ pub async fn decide(
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    sfn_error(
-                        e.as_service_error().map(|s| {
-                            s.is_task_timed_out()
-                                || s.is_task_does_not_exist()
-                                || s.is_invalid_token()
-                        }),
-                        e,
-                    )
-                })
+                .map_err(sfn_error)
         }
         Verdict::Reject => {
             let cause = format!(
@@ -248,16 +239,7 @@ pub async fn decide(
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| {
-                    sfn_error(
-                        e.as_service_error().map(|s| {
-                            s.is_task_timed_out()
-                                || s.is_task_does_not_exist()
-                                || s.is_invalid_token()
-                        }),
-                        e,
-                    )
-                })
+                .map_err(sfn_error)
         }
     };
     if let Err(e) = completed {
@@ -275,8 +257,19 @@ pub async fn decide(
     })
 }
 
-fn sfn_error<E: std::error::Error>(gone: Option<bool>, e: E) -> ApproveError {
-    if gone == Some(true) {
+/// A gate that is no longer waiting (timed out, stopped, completed) is the caller's conflict;
+/// anything else is a fault.
+fn sfn_error<E>(
+    e: aws_sdk_sfn::error::SdkError<E, aws_sdk_sfn::config::http::HttpResponse>,
+) -> ApproveError
+where
+    E: aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let gone = e
+        .as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| matches!(c, "TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken"));
+    if gone {
         ApproveError::Conflict(
             "the workflow is no longer waiting for this approval (timed out or stopped)".into(),
         )

@@ -92,7 +92,7 @@ pub struct DeploymentResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "lowercase")]
 pub enum RecordInput {
-    Environment(EnvResult),
+    Environment(Box<EnvResult>),
     Deployment(DeploymentResult),
 }
 
@@ -105,7 +105,7 @@ pub struct RecordOutput {
 
 pub async fn handle(deps: &Deps, input: RecordInput) -> Result<RecordOutput, WorkflowError> {
     match input {
-        RecordInput::Environment(r) => record_environment(deps, r).await,
+        RecordInput::Environment(r) => record_environment(deps, *r).await,
         RecordInput::Deployment(r) => record_deployment(deps, r).await,
     }
 }
