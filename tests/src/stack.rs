@@ -32,29 +32,31 @@ fn free_port_block() -> u16 {
 impl Stack {
     pub fn up() -> Self {
         crate::init_log();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut stack = Stack {
-            dir,
-            port: free_port_block(),
-            env: Vec::new(),
-        };
-        let out = stack.ferry(&["local", "up"]);
-        assert!(
-            out.status.success(),
-            "local up failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stack.env = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        assert!(
-            stack.var("AWS_ENDPOINT_URL").is_some(),
-            "no exports: {out:?}"
-        );
-        stack
+        // Tests pick port blocks concurrently; a block taken between the check and the bind
+        // makes `local up` fail cleanly, so try another block.
+        let mut last = String::new();
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut stack = Stack {
+                dir,
+                port: free_port_block(),
+                env: Vec::new(),
+            };
+            let out = stack.ferry(&["local", "up"]);
+            if !out.status.success() {
+                last = String::from_utf8_lossy(&out.stderr).into_owned();
+                continue;
+            }
+            stack.env = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.strip_prefix("export "))
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            assert!(stack.var("AWS_ENDPOINT_URL").is_some(), "no exports: {out:?}");
+            return stack;
+        }
+        panic!("ferry local up failed five times; last error: {last}");
     }
 
     pub fn var(&self, name: &str) -> Option<&str> {
