@@ -26,11 +26,10 @@ fi
 
 profile=${BENCH_PROFILE:-}
 if [ -z "$profile" ]; then
-  if compgen -G "target/release/deps/libaws_sdk_s3-*.rlib" >/dev/null; then
-    profile=release
-  else
-    profile=debug
-  fi
+  profile=release
+  for sdk in s3 dynamodb sfn codebuild; do
+    compgen -G "target/release/deps/libaws_sdk_$sdk-*.rlib" >/dev/null || profile=debug
+  done
 fi
 case "$profile" in
   release) flags=(--release) ;;
