@@ -33,6 +33,10 @@ pub struct Cli {
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Table)]
     pub output: Format,
 
+    /// Read resource names from this CloudFormation stack's outputs (the SAM stack).
+    #[arg(long, global = true, env = "FERRY_STACK")]
+    pub stack: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

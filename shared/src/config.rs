@@ -96,3 +96,13 @@ pub fn os_user() -> String {
         .or_else(|| optional("LOGNAME"))
         .unwrap_or_else(|| "local-user".into())
 }
+
+/// The CloudFormation stack the CLI reads resource names from (`FERRY_STACK`).
+pub fn stack_from_env() -> Option<String> {
+    optional("FERRY_STACK")
+}
+
+/// Whether a variable is set (non-empty); the CLI lets explicit settings win over stack outputs.
+pub fn is_set(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty())
+}

@@ -158,3 +158,67 @@ fn release_register_reject_and_list_through_the_local_stack() {
     let env = stack.ferry(&["local", "env"]);
     assert_eq!(env.status.code(), Some(1));
 }
+
+#[test]
+fn stack_outputs_supply_resource_names() {
+    let stack = Stack::up();
+    let table = stack.var("FERRY_TABLE").unwrap().to_owned();
+    let bucket = stack.var("FERRY_ARTIFACT_BUCKET").unwrap().to_owned();
+    let template = serde_json::json!({
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "TableName": {"Value": table},
+            "ArtifactBucketName": {"Value": bucket},
+            "StateMachineArn": {"Value": stack.var("FERRY_STATE_MACHINE_ARN").unwrap()},
+            "ApprovalUrl": {"Value": stack.var("FERRY_APPROVAL_URL").unwrap()}
+        }
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sdk = ferry_shared::aws::local_sdk_config(stack.var("AWS_ENDPOINT_URL").unwrap()).await;
+        aws_sdk_cloudformation::Client::new(&sdk)
+            .create_stack()
+            .stack_name("ferry-prod")
+            .template_body(template.to_string())
+            .send()
+            .await
+            .expect("create stack in moto");
+    });
+    let run = |args: &[&str]| {
+        let mut cmd = stack.command(args);
+        for var in [
+            "FERRY_TABLE",
+            "FERRY_ARTIFACT_BUCKET",
+            "FERRY_STATE_MACHINE_ARN",
+            "FERRY_APPROVAL_URL",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&["env", "list"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "names came from somewhere: {}",
+        stdout(&out)
+    );
+    let out = run(&[
+        "--stack",
+        "ferry-prod",
+        "env",
+        "put",
+        "dev",
+        "--order",
+        "1",
+        "--approval",
+        "none",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["env", "list", "--stack=ferry-prod", "--output", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("\"dev\""));
+    let out = run(&["--stack", "no-such-stack", "env", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no-such-stack"), "{}", stderr(&out));
+}
