@@ -53,7 +53,10 @@ impl Stack {
                 .filter_map(|kv| kv.split_once('='))
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect();
-            assert!(stack.var("AWS_ENDPOINT_URL").is_some(), "no exports: {out:?}");
+            assert!(
+                stack.var("AWS_ENDPOINT_URL").is_some(),
+                "no exports: {out:?}"
+            );
             return stack;
         }
         panic!("ferry local up failed five times; last error: {last}");

@@ -242,16 +242,14 @@ fn grants_of(docs: &[&Value], what: &str) -> Grants {
 /// policies are refused so every grant is visible to these checks.
 fn sam_policy_docs(id: &str) -> Vec<&'static Value> {
     let policies = &resources()[id]["Properties"]["Policies"];
-    one_or_many(policies)
-        .into_iter()
-        .map(|p| {
-            assert!(
-                p.get("Statement").is_some(),
-                "{id}: Policies must be inline policy documents with a Statement (not {p}), so aws_fidelity can check them"
-            );
-            p
-        })
-        .collect()
+    let docs = one_or_many(policies);
+    for p in &docs {
+        assert!(
+            p.get("Statement").is_some(),
+            "{id}: Policies must be inline policy documents with a Statement (not {p}), so aws_fidelity can check them"
+        );
+    }
+    docs
 }
 
 fn fmt_grants(g: &Grants) -> String {

@@ -379,3 +379,67 @@ async fn object_replaced_after_the_event_is_skipped_not_misregistered() {
         .unwrap()
         .is_empty());
 }
+
+/// A DynamoDB endpoint that throttles every request: moto cannot produce throttling.
+async fn throttling_dynamodb() -> String {
+    use axum::http::StatusCode;
+    let app = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/x-amz-json-1.0")],
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#,
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn transient_faults_fail_the_invocation_and_record_nothing() {
+    let env = TestEnv::new().await;
+    let key = "releases/flaky/1.0.0.zip";
+    env.put_zip(key, zips::release("flaky", "1.0.0")).await;
+    let event = env.event_for(key).await;
+
+    // Throttled DynamoDB: the handler fails (Lambda retries), typed as transient.
+    let throttled = ferry_shared::aws::local_sdk_config(&throttling_dynamodb().await).await;
+    let deps = register_release::Deps {
+        s3: env.s3.clone(),
+        store: ferry_shared::store::Store::new(
+            aws_sdk_dynamodb::Client::new(&throttled),
+            &env.table,
+        ),
+    };
+    let err = register_release::handle(&deps, event.clone())
+        .await
+        .unwrap_err();
+    let diag: lambda_runtime::Diagnostic = err.into();
+    assert_eq!(diag.error_type, "Ferry.Transient");
+    assert!(
+        diag.error_message.contains("Throttling"),
+        "{}",
+        diag.error_message
+    );
+
+    // S3 unreachable (nothing listens there): transient too, and no rejection is recorded.
+    let closed = format!("http://127.0.0.1:{}", ferry_tests::free_port());
+    let unreachable = ferry_shared::aws::local_sdk_config(&closed).await;
+    let deps = register_release::Deps {
+        s3: ferry_shared::aws::s3_client(&unreachable),
+        store: env.store.clone(),
+    };
+    let err = register_release::handle(&deps, event.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(err).error_type,
+        "Ferry.Transient"
+    );
+    assert!(env.store.list_rejections("flaky").await.unwrap().is_empty());
+
+    // Once the fault clears, the retried event registers.
+    let out = register_release::handle(&env.deps(), event).await.unwrap();
+    assert_eq!(out[0].outcome, OutcomeKind::Registered);
+}
