@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# What AWS would reject, checked offline: cfn-lint and `sam validate --lint` on template.yaml,
-# then the release build of every Lambda exactly as `sam build` does it (rust-cargolambda:
-# `cargo lambda build --release --bin <Binary>` from CodeUri = the workspace root), printing each
-# bootstrap's size. The fast checks (template, state machine, IAM coverage, event shapes) are
-# `cargo test -p ferry-tests --test aws_fidelity`; this script adds the slow release build.
+# What AWS would reject, checked offline: cfn-lint and `sam validate --lint` on template.yaml and
+# cfn-lint on the transformed template, then the release build of every Lambda as `sam build`
+# does it (rust-cargolambda: `cargo lambda build --release --bin <Binary>` from CodeUri = the
+# workspace root), checking each bootstrap's architecture and glibc needs and printing its size.
+# The fast checks (template, state machine, IAM coverage, event shapes) are
+# `cargo test -p ferry-tests --test aws_fidelity`, which runs `lint`; this script adds the slow
+# release build.
 #
 #   bash scripts/check-aws.sh                 lint + release build of every function (x86_64)
 #   bash scripts/check-aws.sh lint            lint only
@@ -97,21 +99,31 @@ build() {
   local bins=() b
   mapfile -t bins < <(binaries)
   [ ${#bins[@]} -gt 0 ] || die "template.yaml names no function binaries"
-  local pkgs=()
-  for b in "${bins[@]}"; do pkgs+=(-p "$b"); done
-  step "cargo lambda build --release ${arch_flag[*]} (${bins[*]})"
-  # One invocation for all functions into the workspace's shared target dir, which is also
-  # where `sam build` builds (it sets CARGO_TARGET_DIR to the workspace target directory).
+  local sel=()
+  for b in "${bins[@]}"; do sel+=(--bin "$b"); done
+  step "cargo lambda build --release ${arch_flag[*]} ${sel[*]}"
+  # As `sam build` does it: from the workspace root (CodeUri) by binary name, into the
+  # workspace's target dir. Same package selection, so the same feature unification: one
+  # build serves both, and what is checked here is what SAM packages.
   local start=$SECONDS
-  cargo-lambda lambda build --release "${arch_flag[@]}" "${pkgs[@]}"
+  cargo-lambda lambda build --release "${arch_flag[@]}" "${sel[@]}"
   echo "built in $((SECONDS - start))s"
-  step "bootstrap sizes ($arch, stripped by [profile.release] strip = true)"
+  step "bootstraps ($arch): size, and what provided.al2023 can run"
   local target_dir
   target_dir=$(cargo metadata --no-deps --format-version 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  need readelf "install binutils (readelf checks the bootstraps' architecture and glibc needs)"
+  local machine
+  case "$arch" in x86_64) machine="X86-64" ;; arm64) machine="AArch64" ;; esac
   for b in "${bins[@]}"; do
-    local f="$target_dir/lambda/$b/bootstrap"
+    local f="$target_dir/lambda/$b/bootstrap" glibc
     [ -f "$f" ] || die "$f was not built"
-    printf '%-18s %6s KiB  %s\n' "$b" "$(( $(stat -c %s "$f") / 1024 ))" "$f"
+    readelf -h "$f" | grep -q "Machine:.*$machine" || die "$f is not a $machine executable"
+    # provided.al2023 ships glibc 2.34: a binary asking for a newer symbol version fails at
+    # cold start with "GLIBC_2.xx not found".
+    glibc=$(readelf -V -W "$f" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -V -u | tail -1)
+    python3 -c 'import sys; v=[int(x) for x in sys.argv[1].split(".")]; sys.exit(0 if v <= [2, 34] else 1)' "${glibc:-0}" \
+      || die "$b needs glibc $glibc; provided.al2023 has 2.34 (build on an older glibc, or let cargo lambda use zig)"
+    printf '%-18s %6s KiB  needs glibc %-5s %s\n' "$b" "$(( $(stat -c %s "$f") / 1024 ))" "${glibc:-none}" "$f"
   done
 }
 

@@ -21,3 +21,7 @@ cargo build --workspace --bins
 
 step "cargo test"
 cargo test --workspace
+
+# Lint runs inside the aws_fidelity test; this is the release build `sam build` does.
+step "AWS: release build of the functions, as sam build does it"
+bash scripts/check-aws.sh build

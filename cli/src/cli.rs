@@ -217,8 +217,8 @@ pub enum EnvCommand {
         /// The requester may not approve their own deployment.
         #[arg(long)]
         four_eyes: bool,
-        /// Approval timeout (e.g. 30m, 24h).
-        #[arg(long, default_value = "24h")]
+        /// Approval timeout (e.g. 30m, 24h; the stack's default when it sets one).
+        #[arg(long, env = "FERRY_DEFAULT_APPROVAL_TIMEOUT", default_value = "24h")]
         timeout: String,
     },
     /// List environments in promotion order.

@@ -4,12 +4,16 @@
 use anyhow::{Context, Result};
 
 /// Stack output → the variable the CLI reads it from.
-pub const OUTPUTS: [(&str, &str); 5] = [
+pub const OUTPUTS: [(&str, &str); 6] = [
     ("ArtifactBucketName", "FERRY_ARTIFACT_BUCKET"),
     ("TableName", "FERRY_TABLE"),
     ("StateMachineArn", "FERRY_STATE_MACHINE_ARN"),
     ("ApprovalUrl", "FERRY_APPROVAL_URL"),
     ("TopicArn", "FERRY_TOPIC_ARN"),
+    (
+        "DefaultApprovalTimeoutSeconds",
+        "FERRY_DEFAULT_APPROVAL_TIMEOUT",
+    ),
 ];
 
 /// The stack named by `--stack NAME`/`--stack=NAME` in `args`, else `FERRY_STACK`.
