@@ -232,6 +232,19 @@ pub async fn deploy(
     }
 }
 
+/// A deployment and its execution ARN.
+async fn started_deployment(store: &Store, id: &str) -> Result<(Deployment, String)> {
+    let d = store
+        .get_deployment(id)
+        .await?
+        .with_context(|| format!("no deployment {id}"))?;
+    let arn = d
+        .execution_arn
+        .clone()
+        .context("the deployment has no execution")?;
+    Ok((d, arn))
+}
+
 /// Step statuses after which nothing more happens to an environment.
 const FINAL: [&str; 5] = ["succeeded", "failed", "rejected", "timed-out", "aborted"];
 
@@ -245,14 +258,7 @@ pub async fn cancel(
     who: &str,
     reason: Option<&str>,
 ) -> Result<Deployment> {
-    let d = store
-        .get_deployment(id)
-        .await?
-        .with_context(|| format!("no deployment {id}"))?;
-    let arn = d
-        .execution_arn
-        .clone()
-        .context("the deployment has no execution")?;
+    let (d, arn) = started_deployment(store, id).await?;
     let cause = format!(
         "cancelled by {who}{}",
         reason.map(|r| format!(": {r}")).unwrap_or_default()
@@ -436,14 +442,7 @@ pub async fn follow(
     id: &str,
     timeout: Duration,
 ) -> Result<bool> {
-    let d = store
-        .get_deployment(id)
-        .await?
-        .with_context(|| format!("no deployment {id}"))?;
-    let arn = d
-        .execution_arn
-        .clone()
-        .context("the deployment has no execution")?;
+    let (d, arn) = started_deployment(store, id).await?;
     let deadline = Instant::now() + timeout;
     let mut seen: Vec<(String, String)> = Vec::new();
     loop {
