@@ -1,39 +1,77 @@
 //! `--stack NAME` / `FERRY_STACK`: find every resource from the CloudFormation stack's Outputs
 //! (template.yaml), so nobody copies resource names by hand. Explicit flags and variables win.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result};
 
-/// Stack output → the variable the CLI reads it from.
-pub const OUTPUTS: [(&str, &str); 6] = [
-    ("ArtifactBucketName", "FERRY_ARTIFACT_BUCKET"),
-    ("TableName", "FERRY_TABLE"),
-    ("StateMachineArn", "FERRY_STATE_MACHINE_ARN"),
-    ("ApprovalUrl", "FERRY_APPROVAL_URL"),
-    ("TopicArn", "FERRY_TOPIC_ARN"),
-    (
-        "DefaultApprovalTimeoutSeconds",
-        "FERRY_DEFAULT_APPROVAL_TIMEOUT",
-    ),
-];
-
-/// The stack named by `--stack NAME`/`--stack=NAME` in `args`, else `FERRY_STACK`.
-pub fn requested(args: &[String]) -> Option<String> {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--stack" {
-            return it.next().cloned();
-        }
-        if let Some(v) = a.strip_prefix("--stack=") {
-            return Some(v.to_owned());
-        }
-    }
-    ferry_shared::config::stack_from_env()
+/// A resource the CLI locates: its flag, its variable and the stack output that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Resource {
+    Table,
+    Bucket,
+    StateMachine,
+    ApprovalUrl,
+    DefaultApprovalTimeout,
 }
 
-/// Reads the stack's outputs: (variable, value) for each one the CLI uses.
-pub async fn resolve(stack: &str) -> Result<Vec<(&'static str, String)>> {
-    let sdk = ferry_shared::aws::sdk_config().await;
-    let out = aws_sdk_cloudformation::Client::new(&sdk)
+impl Resource {
+    pub const ALL: [Resource; 5] = [
+        Resource::Table,
+        Resource::Bucket,
+        Resource::StateMachine,
+        Resource::ApprovalUrl,
+        Resource::DefaultApprovalTimeout,
+    ];
+
+    pub fn output(self) -> &'static str {
+        match self {
+            Self::Table => "TableName",
+            Self::Bucket => "ArtifactBucketName",
+            Self::StateMachine => "StateMachineArn",
+            Self::ApprovalUrl => "ApprovalUrl",
+            Self::DefaultApprovalTimeout => "DefaultApprovalTimeoutSeconds",
+        }
+    }
+
+    pub fn var(self) -> &'static str {
+        match self {
+            Self::Table => "FERRY_TABLE",
+            Self::Bucket => "FERRY_ARTIFACT_BUCKET",
+            Self::StateMachine => "FERRY_STATE_MACHINE_ARN",
+            Self::ApprovalUrl => "FERRY_APPROVAL_URL",
+            Self::DefaultApprovalTimeout => "FERRY_DEFAULT_APPROVAL_TIMEOUT",
+        }
+    }
+
+    pub fn flag(self) -> &'static str {
+        match self {
+            Self::Table => "--table",
+            Self::Bucket => "--bucket",
+            Self::StateMachine => "--state-machine",
+            Self::ApprovalUrl => "--approval-url",
+            Self::DefaultApprovalTimeout => "--timeout",
+        }
+    }
+
+    /// What it is, for messages.
+    pub fn what(self) -> &'static str {
+        match self {
+            Self::Table => "Ferry's DynamoDB table",
+            Self::Bucket => "Ferry's artifact bucket",
+            Self::StateMachine => "the deploy state machine",
+            Self::ApprovalUrl => "the approval function's URL",
+            Self::DefaultApprovalTimeout => "the default approval timeout",
+        }
+    }
+}
+
+/// Reads the stack's outputs that name Ferry's resources.
+pub async fn outputs(
+    sdk: &aws_config::SdkConfig,
+    stack: &str,
+) -> Result<BTreeMap<Resource, String>> {
+    let out = aws_sdk_cloudformation::Client::new(sdk)
         .describe_stacks()
         .stack_name(stack)
         .send()
@@ -44,14 +82,14 @@ pub async fn resolve(stack: &str) -> Result<Vec<(&'static str, String)>> {
         .first()
         .with_context(|| format!("no stack {stack}"))?
         .outputs();
-    Ok(OUTPUTS
+    Ok(Resource::ALL
         .iter()
-        .filter_map(|(key, var)| {
+        .filter_map(|r| {
             outputs
                 .iter()
-                .find(|o| o.output_key() == Some(key))
+                .find(|o| o.output_key() == Some(r.output()))
                 .and_then(|o| o.output_value())
-                .map(|v| (*var, v.to_owned()))
+                .map(|v| (*r, v.to_owned()))
         })
         .collect())
 }
@@ -61,25 +99,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stack_flag_forms() {
-        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            requested(&args(&["ferry", "--stack", "prod-ferry", "status"])).as_deref(),
-            Some("prod-ferry")
-        );
-        assert_eq!(
-            requested(&args(&["ferry", "status", "--stack=x"])).as_deref(),
-            Some("x")
-        );
-    }
-
-    #[test]
     fn every_output_exists_in_the_template() {
         let template = include_str!("../../template.yaml");
-        for (key, _) in OUTPUTS {
+        for r in Resource::ALL {
             assert!(
-                template.contains(&format!("\n  {key}:")),
-                "template.yaml has no output {key}"
+                template.contains(&format!("\n  {}:", r.output())),
+                "template.yaml has no output {}",
+                r.output()
             );
         }
     }

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use ferry_engine::{BuildRunner as EngineBuildRunner, Engine, EngineConfig, LambdaFn, TaskError};
 use ferry_shared::store::Store;
+use ferry_shared::workflow::TaskFailure;
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -68,7 +69,7 @@ fn lambda<I, O, E, F, Fut>(f: F) -> LambdaFn
 where
     I: DeserializeOwned + Send + 'static,
     O: Serialize + 'static,
-    E: Into<lambda_runtime::Diagnostic> + 'static,
+    E: TaskFailure + 'static,
     F: Fn(I) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<O, E>> + Send + 'static,
 {
@@ -83,10 +84,7 @@ where
                 match f(input).await {
                     Ok(out) => serde_json::to_value(out)
                         .map_err(|e| TaskError::lambda("Runtime.MarshalError", &e.to_string())),
-                    Err(e) => {
-                        let d: lambda_runtime::Diagnostic = e.into();
-                        Err(TaskError::lambda(&d.error_type, &d.error_message))
-                    }
+                    Err(e) => Err(TaskError::lambda(e.error_type(), &e.message())),
                 }
             })
         },

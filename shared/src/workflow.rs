@@ -1,5 +1,5 @@
 //! What the deploy workflow's functions share: their error type, whose `error_type` is what the
-//! state machine's Retry and Catch match, and the inputs the state machine passes.
+//! state machine's Retry and Catch match, and the context the state machine passes.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -58,12 +58,19 @@ impl WorkflowError {
     }
 }
 
-impl From<WorkflowError> for lambda_runtime::Diagnostic {
-    fn from(e: WorkflowError) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: e.error_type().to_owned(),
-            error_message: e.to_string(),
-        }
+/// An error the workflow can match on: `error_type` is what the state machine's Retry and Catch
+/// see (a Lambda's `errorType`; locally, the engine's error name).
+pub trait TaskFailure: std::error::Error {
+    fn error_type(&self) -> &'static str;
+    /// The message reported with the error type.
+    fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl TaskFailure for WorkflowError {
+    fn error_type(&self) -> &'static str {
+        WorkflowError::error_type(self)
     }
 }
 
@@ -80,18 +87,3 @@ pub struct EnvContext {
     /// The execution that owns the lock.
     pub execution_arn: String,
 }
-
-/// The gate's decision, returned to the workflow as the approval task's output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Decision {
-    pub decision: String,
-    pub approver: String,
-    #[serde(default)]
-    pub comment: Option<String>,
-    pub plan_sha256: String,
-    /// Shown in the Step Functions console with the task's output.
-    pub plan_summary: String,
-}
-
-/// The error name a rejection completes the approval task with.
-pub const REJECTED_ERROR: &str = "Ferry.Rejected";

@@ -222,3 +222,61 @@ fn stack_outputs_supply_resource_names() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no-such-stack"), "{}", stderr(&out));
 }
+
+#[test]
+fn commands_without_aws_resources_ignore_the_stack_and_need_no_credentials() {
+    let stack = Stack::up();
+    let run = |args: &[&str]| {
+        let mut cmd = stack.command(args);
+        // A stack that does not exist, and no way to reach AWS or find credentials.
+        cmd.env("FERRY_STACK", "nope")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, _) in &stack.env {
+            if k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&["--help"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Usage: ferry"), "{}", stdout(&out));
+
+    let zip = stack.dir.path().join("nostack.zip");
+    let example = repo_root().join("examples/hello-service");
+    let out = run(&[
+        "package",
+        example.to_str().unwrap(),
+        "--out",
+        zip.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(zip.exists());
+
+    let out = run(&["local", "env"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("export FERRY_TABLE="),
+        "{}",
+        stdout(&out)
+    );
+
+    // A command that needs the table does read the stack, and says which one is missing.
+    let out = run(&["env", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+}
+
+#[test]
+fn missing_resources_say_how_to_provide_them() {
+    let stack = Stack::up();
+    let mut cmd = stack.command(&["env", "list"]);
+    cmd.env_remove("FERRY_TABLE");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    for hint in ["--table", "FERRY_TABLE", "--stack", "ferry local up"] {
+        assert!(err.contains(hint), "no {hint} in: {err}");
+    }
+}

@@ -434,3 +434,47 @@ fn a_lock_left_by_a_stopped_execution_is_taken_over() {
     stack.ok(&["approve", &second]);
     assert_eq!(stack.wait_finished(&second)["status"], "succeeded");
 }
+
+#[test]
+fn cancel_changes_nothing_when_the_execution_cannot_be_read() {
+    let stack = Stack::up();
+    stack.ok(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+    ]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let id = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
+    stack.wait_step(&id, "prod", "awaiting-approval");
+    let before = stack.json(&["deployment", &id]);
+
+    // Step Functions unreachable: nothing listens on this port.
+    let closed = format!("http://127.0.0.1:{}", ferry_tests::free_port());
+    let out = stack
+        .command(&["cancel", &id, "--reason", "wrong version"])
+        .env("AWS_ENDPOINT_URL_SFN", &closed)
+        .output()
+        .expect("running ferry");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+
+    // The execution still runs, the records are as they were and the lock is still held.
+    let after = stack.json(&["deployment", &id]);
+    assert_eq!(after["status"], "running", "{after:#}");
+    assert_eq!(after["execution_status"], "RUNNING", "{after:#}");
+    assert_eq!(after["steps"], before["steps"]);
+    assert!(rt().block_on(stack.locked("hello-service", "prod")));
+    assert!(stack
+        .json(&["history", "hello-service"])
+        .as_array()
+        .is_some_and(Vec::is_empty));
+
+    // With Step Functions reachable again, the same cancel works.
+    stack.ok(&["cancel", &id, "--reason", "wrong version"]);
+    assert!(!rt().block_on(stack.locked("hello-service", "prod")));
+}

@@ -415,7 +415,7 @@ async fn transient_faults_fail_the_invocation_and_record_nothing() {
     let err = register_release::handle(&deps, event.clone())
         .await
         .unwrap_err();
-    let diag: lambda_runtime::Diagnostic = err.into();
+    let diag = ferry_lambda::diagnostic(err);
     assert_eq!(diag.error_type, "Ferry.Transient");
     assert!(
         diag.error_message.contains("Throttling"),
@@ -433,10 +433,7 @@ async fn transient_faults_fail_the_invocation_and_record_nothing() {
     let err = register_release::handle(&deps, event.clone())
         .await
         .unwrap_err();
-    assert_eq!(
-        lambda_runtime::Diagnostic::from(err).error_type,
-        "Ferry.Transient"
-    );
+    assert_eq!(ferry_lambda::diagnostic(err).error_type, "Ferry.Transient");
     assert!(env.store.list_rejections("flaky").await.unwrap().is_empty());
 
     // Once the fault clears, the retried event registers.

@@ -8,47 +8,18 @@ use aws_lambda_events::lambda_function_urls::{
 };
 use base64::Engine as _;
 use chrono::Utc;
-use ferry_shared::deploy::{Approval, Environment};
-use ferry_shared::model::EnvironmentName;
+use ferry_shared::model::{
+    Approval, ApprovalStatus, Decision, DecisionRequest, DecisionResponse, Environment, StepStatus,
+    Verdict, REJECTED_ERROR,
+};
 use ferry_shared::store::{Store, StoreError};
-use ferry_shared::workflow::{Decision, REJECTED_ERROR};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tracing::{info, instrument, warn};
 
 #[derive(Clone, Debug)]
 pub struct Deps {
     pub store: Store,
     pub sfn: aws_sdk_sfn::Client,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Approve,
-    Reject,
-}
-
-/// What the CLI sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionRequest {
-    pub deployment_id: String,
-    /// Optional when exactly one approval of the deployment is pending.
-    #[serde(default)]
-    pub environment: Option<String>,
-    pub decision: Verdict,
-    #[serde(default)]
-    pub comment: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionResponse {
-    pub deployment_id: String,
-    pub environment: String,
-    pub status: String,
-    pub decided_by: String,
-    #[serde(default)]
-    pub comment: Option<String>,
-    pub plan_summary: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,12 +97,12 @@ pub async fn decide(
     let approvals = store.list_approvals(&deployment.component).await?;
     let pending: Vec<&Approval> = approvals
         .iter()
-        .filter(|a| a.deployment_id == deployment.id && a.status == "pending")
+        .filter(|a| a.deployment_id == deployment.id && a.status == ApprovalStatus::Pending)
         .collect();
     let approval = match &req.environment {
         Some(env) => approvals
             .iter()
-            .find(|a| a.deployment_id == deployment.id && a.environment.as_str() == env)
+            .find(|a| a.deployment_id == deployment.id && &a.environment == env)
             .ok_or_else(|| {
                 ApproveError::NotFound(format!(
                     "deployment {} has no approval for {env}",
@@ -153,7 +124,7 @@ pub async fn decide(
             }
         },
     };
-    if approval.status != "pending" {
+    if approval.status != ApprovalStatus::Pending {
         return Err(ApproveError::Conflict(format!(
             "the approval for {} is already {}{}",
             approval.environment,
@@ -171,11 +142,15 @@ pub async fn decide(
             approval.environment, approval.expires_at
         )));
     }
-    let env_name = EnvironmentName::parse(approval.environment.as_str())
-        .map_err(|e| ApproveError::BadRequest(e.to_string()))?;
-    let env = store.get_environment(&env_name).await?.ok_or_else(|| {
-        ApproveError::NotFound(format!("environment {env_name} no longer exists"))
-    })?;
+    let env = store
+        .get_environment(&approval.environment)
+        .await?
+        .ok_or_else(|| {
+            ApproveError::NotFound(format!(
+                "environment {} no longer exists",
+                approval.environment
+            ))
+        })?;
     check_rules(&env, approval, identity).map_err(ApproveError::Forbidden)?;
 
     let comment = req
@@ -183,10 +158,7 @@ pub async fn decide(
         .as_deref()
         .map(str::trim)
         .filter(|c| !c.is_empty());
-    let status = match req.decision {
-        Verdict::Approve => "approved",
-        Verdict::Reject => "rejected",
-    };
+    let status = req.decision.status();
     // Recorded first and exactly once: a concurrent second decision loses here.
     if !store
         .decide_approval(approval, status, identity, comment)
@@ -198,11 +170,14 @@ pub async fn decide(
         )));
     }
     store
-        .update_step(&deployment.id, approval.environment.as_str(), |s| {
+        .update_step(&deployment.id, &approval.environment, |s| {
             s.approver = Some(identity.to_owned());
             s.comment = comment.map(str::to_owned);
             s.decided_at = Some(Utc::now());
-            s.status = status.into();
+            s.status = match req.decision {
+                Verdict::Approve => StepStatus::Approved,
+                Verdict::Reject => StepStatus::Rejected,
+            };
         })
         .await?;
 
@@ -210,7 +185,7 @@ pub async fn decide(
     let completed = match req.decision {
         Verdict::Approve => {
             let output = serde_json::to_string(&Decision {
-                decision: status.into(),
+                decision: status,
                 approver: identity.to_owned(),
                 comment: comment.map(str::to_owned),
                 plan_sha256: approval.plan_sha256.clone(),
@@ -219,7 +194,7 @@ pub async fn decide(
             .map_err(|e| ApproveError::Sfn(e.to_string()))?;
             deps.sfn
                 .send_task_success()
-                .task_token(&approval.task_token)
+                .task_token(approval.task_token.expose())
                 .output(output)
                 .send()
                 .await
@@ -233,7 +208,7 @@ pub async fn decide(
             );
             deps.sfn
                 .send_task_failure()
-                .task_token(&approval.task_token)
+                .task_token(approval.task_token.expose())
                 .error(REJECTED_ERROR)
                 .cause(cause)
                 .send()
@@ -246,11 +221,11 @@ pub async fn decide(
         warn!(error = %e, "the gate did not accept the decision");
         return Err(e);
     }
-    info!(status, environment = %approval.environment, "decision recorded");
+    info!(%status, environment = %approval.environment, "decision recorded");
     Ok(DecisionResponse {
         deployment_id: deployment.id,
-        environment: approval.environment.to_string(),
-        status: status.into(),
+        environment: approval.environment.clone(),
+        status,
         decided_by: identity.to_owned(),
         comment: comment.map(str::to_owned),
         plan_summary: summary,
@@ -329,8 +304,9 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_shared::deploy::{ApprovalPolicy, PlanSummary};
-    use ferry_shared::model::{ComponentName, Version};
+    use ferry_shared::model::{
+        ApprovalPolicy, ComponentName, EnvironmentName, PlanSummary, Version,
+    };
 
     fn env(approvers: &[&str], four_eyes: bool) -> Environment {
         Environment {
@@ -351,12 +327,12 @@ mod tests {
             version: Version::parse("1.0.0").unwrap(),
             environment: EnvironmentName::parse("prod").unwrap(),
             requester: requester.into(),
-            status: "pending".into(),
+            status: ApprovalStatus::Pending,
             plan_sha256: "x".into(),
             plan_summary: PlanSummary::default(),
             requested_at: Utc::now(),
             expires_at: Utc::now(),
-            task_token: String::new(),
+            task_token: Default::default(),
             decided_by: None,
             comment: None,
             decided_at: None,

@@ -1,5 +1,8 @@
 //! Lambda entry point (Function URL, AWS_IAM auth): wiring only.
 
+// The runtime service future nests deeper than rustc's default layout query depth allows.
+#![recursion_limit = "256"]
+
 use approve::{handle, Deps};
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use ferry_shared::{aws, config, store::Store};
@@ -7,11 +10,9 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    aws::init_tracing(config::json_logs());
-    let table = config::table_from_env()?;
-    let sdk = aws::sdk_config().await;
+    let sdk = ferry_lambda::cold_start(config::json_logs()).await;
     let deps = Deps {
-        store: Store::new(aws::dynamodb_client(&sdk), table),
+        store: Store::new(aws::dynamodb_client(&sdk), config::table_from_env()?),
         sfn: aws_sdk_sfn::Client::new(&sdk),
     };
     lambda_runtime::run(service_fn(

@@ -3,8 +3,9 @@
 //! reason), and the component+environment lock must be free (or held by a finished execution).
 
 use chrono::Utc;
-use ferry_shared::deploy::{Environment, Live, Lock, LockAttempt};
-use ferry_shared::model::{EnvironmentName, Version};
+use ferry_shared::model::{
+    DeploymentStatus, Environment, EnvironmentName, Live, Lock, LockAttempt, StepStatus, Version,
+};
 use ferry_shared::store::Store;
 use ferry_shared::workflow::{EnvContext, WorkflowError};
 use serde::{Deserialize, Serialize};
@@ -108,11 +109,11 @@ pub async fn handle(deps: &Deps, ctx: EnvContext) -> Result<CheckOutput, Workflo
         }
         warn!(stale = %holder.deployment_id, "took over the lock of a finished execution");
         if let Some(d) = store.get_deployment(&holder.deployment_id).await? {
-            if d.status == "running" {
+            if d.status == DeploymentStatus::Running {
                 store
                     .set_deployment_status(
                         &d.id,
-                        "aborted",
+                        DeploymentStatus::Aborted,
                         Some("execution ended without releasing its lock"),
                     )
                     .await?;
@@ -121,8 +122,8 @@ pub async fn handle(deps: &Deps, ctx: EnvContext) -> Result<CheckOutput, Workflo
     }
 
     store
-        .update_step(&ctx.deployment_id, ctx.environment.as_str(), |s| {
-            s.status = "checked".into();
+        .update_step(&ctx.deployment_id, &ctx.environment, |s| {
+            s.status = StepStatus::Checked;
             s.checked_at = Some(Utc::now());
         })
         .await?;
@@ -151,8 +152,7 @@ async fn execution_running(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<bool,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_shared::deploy::ApprovalPolicy;
-    use ferry_shared::model::ComponentName;
+    use ferry_shared::model::{ApprovalPolicy, ComponentName};
 
     fn env(name: &str, order: u32) -> Environment {
         Environment {

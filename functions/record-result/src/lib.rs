@@ -2,13 +2,13 @@
 //! (what is live, history, the deployment's step) and releases the lock on success and on every
 //! failure path; for the whole deployment it records the final status.
 
-use chrono::Utc;
-use ferry_shared::deploy::{HistoryEntry, Live};
+use ferry_shared::model::{DeploymentStatus, Outcome};
+use ferry_shared::operations::{record_environment_outcome, EnvOutcome};
 use ferry_shared::store::Store;
 use ferry_shared::workflow::{EnvContext, WorkflowError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument};
 
 #[derive(Clone, Debug)]
 pub struct Deps {
@@ -69,8 +69,7 @@ impl CaughtError {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvResult {
-    /// succeeded, failed, rejected, timed-out, aborted
-    pub outcome: String,
+    pub outcome: Outcome,
     #[serde(flatten)]
     pub ctx: EnvContext,
     #[serde(default)]
@@ -84,7 +83,7 @@ pub struct EnvResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentResult {
     pub deployment_id: String,
-    pub status: String,
+    pub status: DeploymentStatus,
     #[serde(default)]
     pub error: Option<CaughtError>,
 }
@@ -112,79 +111,25 @@ pub async fn handle(deps: &Deps, input: RecordInput) -> Result<RecordOutput, Wor
 
 #[instrument(skip(deps, r), fields(deployment = %r.ctx.deployment_id, environment = %r.ctx.environment, outcome = %r.outcome))]
 async fn record_environment(deps: &Deps, r: EnvResult) -> Result<RecordOutput, WorkflowError> {
-    let store = &deps.store;
-    let ctx = &r.ctx;
-    let now = Utc::now();
     let approver = r
         .approval
         .as_ref()
         .and_then(|a| a.get("approver"))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let reason = r.error.as_ref().map(CaughtError::reason);
-
-    if r.outcome == "succeeded" {
-        store
-            .put_live(&Live {
-                component: ctx.component.clone(),
-                environment: ctx.environment.clone(),
-                version: ctx.version.clone(),
-                deployment_id: ctx.deployment_id.clone(),
-                deployed_at: now,
-                requester: ctx.requester.clone(),
-                approver: approver.clone(),
-            })
-            .await?;
-    }
-    if r.outcome == "timed-out" {
-        // The gate timed out: close the pending approval so nobody can approve it later.
-        if let Some(a) = store
-            .get_approval(&ctx.component, &ctx.deployment_id, ctx.environment.as_str())
-            .await?
-        {
-            store
-                .decide_approval(&a, "timed-out", "timeout", None)
-                .await?;
-        }
-    }
-    store
-        .add_history(&HistoryEntry {
-            component: ctx.component.clone(),
-            environment: ctx.environment.clone(),
-            version: ctx.version.clone(),
-            deployment_id: ctx.deployment_id.clone(),
-            outcome: r.outcome.clone(),
-            at: now,
-            requester: ctx.requester.clone(),
-            approver: approver.clone(),
-            reason: reason.clone(),
-        })
-        .await?;
-    store
-        .update_step(&ctx.deployment_id, ctx.environment.as_str(), |s| {
-            s.status = r.outcome.clone();
-            s.finished_at = Some(now);
-            if r.apply_build_id.is_some() {
-                s.apply_build_id = r.apply_build_id.clone();
-            }
-            if reason.is_some() {
-                s.error = reason.clone();
-            }
-            if s.approver.is_none() {
-                s.approver = approver.clone();
-            }
-        })
-        .await?;
-    let released = store
-        .release_lock(&ctx.component, &ctx.environment, &ctx.execution_arn)
-        .await?;
-    if !released {
-        warn!("lock was not held by this execution (never taken, or taken over)");
-    }
-    info!(released, "environment result recorded");
+    let outcome = EnvOutcome {
+        outcome: r.outcome,
+        approver,
+        reason: r.error.as_ref().map(CaughtError::reason),
+        apply_build_id: r.apply_build_id,
+    };
+    // Boxed: the recording future is deep enough to overflow rustc's layout query limit.
+    Box::pin(record_environment_outcome(&deps.store, &r.ctx, &outcome)).await?;
     Ok(RecordOutput {
-        outcome: r.outcome.clone(),
-        reason: reason.unwrap_or_else(|| format!("{} in {}", r.outcome, ctx.environment)),
+        outcome: r.outcome.to_string(),
+        reason: outcome
+            .reason
+            .unwrap_or_else(|| format!("{} in {}", r.outcome, r.ctx.environment)),
     })
 }
 
@@ -195,12 +140,12 @@ async fn record_deployment(
 ) -> Result<RecordOutput, WorkflowError> {
     let reason = r.error.as_ref().map(CaughtError::reason);
     deps.store
-        .set_deployment_status(&r.deployment_id, &r.status, reason.as_deref())
+        .set_deployment_status(&r.deployment_id, r.status, reason.as_deref())
         .await?;
     info!("deployment result recorded");
     Ok(RecordOutput {
-        outcome: r.status.clone(),
-        reason: reason.unwrap_or_else(|| r.status.clone()),
+        outcome: r.status.to_string(),
+        reason: reason.unwrap_or_else(|| r.status.to_string()),
     })
 }
 

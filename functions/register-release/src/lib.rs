@@ -7,8 +7,8 @@ use chrono::Utc;
 use ferry_shared::artifact::{Artifacts, S3Error};
 use ferry_shared::model::{Manifest, ManifestError, Rejection, RejectionKind, Release, ReleaseKey};
 use ferry_shared::store::{PutRelease, Store, StoreError};
+use ferry_shared::workflow::TaskFailure;
 use ferry_shared::zipread::{read_manifest, ZipError};
-use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument, warn};
 
@@ -27,13 +27,13 @@ pub enum FnError {
     Store(#[from] StoreError),
 }
 
-impl From<FnError> for Diagnostic {
-    fn from(e: FnError) -> Diagnostic {
-        Diagnostic {
-            // Every error this function returns is worth a retry; bad input never gets here.
-            error_type: "Ferry.Transient".into(),
-            error_message: format!("{:#}", anyhow_like(&e)),
-        }
+impl TaskFailure for FnError {
+    fn error_type(&self) -> &'static str {
+        // Every error this function returns is worth a retry; bad input never gets here.
+        "Ferry.Transient"
+    }
+    fn message(&self) -> String {
+        anyhow_like(self)
     }
 }
 

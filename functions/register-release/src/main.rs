@@ -1,23 +1,27 @@
 //! Lambda entry point: wiring only.
 
+// The runtime service future nests deeper than rustc's default layout query depth allows.
+#![recursion_limit = "256"]
+
+use aws_lambda_events::s3::S3Event;
 use ferry_shared::{aws, config, store::Store};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use register_release::{handle, Deps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    aws::init_tracing(config::json_logs());
-    let table = config::table_from_env()?;
-    let sdk = aws::sdk_config().await;
+    let sdk = ferry_lambda::cold_start(config::json_logs()).await;
     let deps = Deps {
         s3: aws::s3_client(&sdk),
-        store: Store::new(aws::dynamodb_client(&sdk), table),
+        store: Store::new(aws::dynamodb_client(&sdk), config::table_from_env()?),
     };
-    lambda_runtime::run(service_fn(
-        |event: LambdaEvent<aws_lambda_events::s3::S3Event>| {
-            let deps = &deps;
-            async move { handle(deps, event.payload).await }
-        },
-    ))
+    lambda_runtime::run(service_fn(|event: LambdaEvent<S3Event>| {
+        let deps = &deps;
+        async move {
+            handle(deps, event.payload)
+                .await
+                .map_err(ferry_lambda::diagnostic)
+        }
+    }))
     .await
 }

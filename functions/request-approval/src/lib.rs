@@ -5,9 +5,12 @@
 //! the approval function, never with SendTaskSuccess themselves.
 
 use chrono::{Duration, Utc};
-use ferry_shared::deploy::{plan_prefix, Approval, ApprovalPolicy, PlanSummary};
+use ferry_shared::model::{
+    plan_prefix, Approval, ApprovalPolicy, ApprovalStatus, Decision, PlanSummary, StepStatus,
+    TaskToken,
+};
 use ferry_shared::store::Store;
-use ferry_shared::workflow::{Decision, EnvContext, WorkflowError};
+use ferry_shared::workflow::{EnvContext, WorkflowError};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 
@@ -21,29 +24,19 @@ pub struct Deps {
     pub sfn: aws_sdk_sfn::Client,
 }
 
-#[derive(Clone, Deserialize)]
+/// The gate's input; the token's `Debug` is redacted, so the whole input may be debug-printed.
+#[derive(Debug, Clone, Deserialize)]
 pub struct GateInput {
-    pub task_token: String,
+    pub task_token: TaskToken,
     #[serde(flatten)]
     pub ctx: EnvContext,
     pub plan_build_id: String,
 }
 
-// Hand-written so the task token can never reach a log line through `{:?}`.
-impl std::fmt::Debug for GateInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GateInput")
-            .field("task_token", &"<redacted>")
-            .field("ctx", &self.ctx)
-            .field("plan_build_id", &self.plan_build_id)
-            .finish()
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateOutput {
-    /// "approved" when the policy decided, "pending" when a person must.
-    pub status: String,
+    /// Approved when the policy decided, pending when a person must.
+    pub status: ApprovalStatus,
     pub plan_summary: String,
 }
 
@@ -59,7 +52,7 @@ pub fn automatic_decision(policy: ApprovalPolicy, plan: &PlanSummary) -> Option<
 async fn read_plan_summary(deps: &Deps, ctx: &EnvContext) -> Result<PlanSummary, WorkflowError> {
     let key = format!(
         "{}plan-summary.json",
-        plan_prefix(&ctx.deployment_id, ctx.environment.as_str())
+        plan_prefix(&ctx.deployment_id, &ctx.environment)
     );
     let out = deps
         .s3
@@ -98,7 +91,7 @@ pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, Workflo
         version: ctx.version.clone(),
         environment: ctx.environment.clone(),
         requester: ctx.requester.clone(),
-        status: "pending".into(),
+        status: ApprovalStatus::Pending,
         plan_sha256: plan.plan_sha256.clone(),
         plan_summary: plan.clone(),
         requested_at: now,
@@ -109,20 +102,19 @@ pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, Workflo
         decided_at: None,
     };
     if let Some(rule) = auto {
-        approval.status = "approved".into();
+        approval.status = ApprovalStatus::Approved;
         approval.decided_by = Some(rule.into());
         approval.decided_at = Some(now);
-        approval.task_token = String::new();
+        approval.task_token = TaskToken::default();
     }
     store.put_approval(&approval).await?;
     store
-        .update_step(&ctx.deployment_id, ctx.environment.as_str(), |s| {
+        .update_step(&ctx.deployment_id, &ctx.environment, |s| {
             s.status = if auto.is_some() {
-                "approved"
+                StepStatus::Approved
             } else {
-                "awaiting-approval"
-            }
-            .into();
+                StepStatus::AwaitingApproval
+            };
             s.plan_build_id = Some(input.plan_build_id.clone());
             s.plan_summary = Some(plan.clone());
             s.planned_at = Some(now);
@@ -136,7 +128,7 @@ pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, Workflo
 
     if let Some(rule) = auto {
         let decision = Decision {
-            decision: "approved".into(),
+            decision: ApprovalStatus::Approved,
             approver: rule.into(),
             comment: None,
             plan_sha256: plan.plan_sha256.clone(),
@@ -146,14 +138,14 @@ pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, Workflo
             .map_err(|e| WorkflowError::InvalidInput(e.to_string()))?;
         deps.sfn
             .send_task_success()
-            .task_token(&input.task_token)
+            .task_token(input.task_token.expose())
             .output(output)
             .send()
             .await
             .map_err(|e| WorkflowError::aws("states:SendTaskSuccess", e))?;
         info!(rule, plan = %plan, "approved by policy");
         return Ok(GateOutput {
-            status: "approved".into(),
+            status: ApprovalStatus::Approved,
             plan_summary: plan.to_string(),
         });
     }
@@ -186,7 +178,7 @@ pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, Workflo
         .map_err(|e| WorkflowError::aws("sns:Publish", e))?;
     info!(plan = %plan, "approval requested");
     Ok(GateOutput {
-        status: "pending".into(),
+        status: ApprovalStatus::Pending,
         plan_summary: plan.to_string(),
     })
 }

@@ -22,6 +22,9 @@ pub enum RunnerError {
     BuildNotFound(String),
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A request whose JSON does not have the operation's shape.
+    #[error("invalid input: {0}")]
+    InvalidRequest(#[source] serde_json::Error),
     #[error("buildspec {path}: {source}")]
     Buildspec {
         path: String,

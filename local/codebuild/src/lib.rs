@@ -15,16 +15,23 @@
 
 pub mod api;
 pub mod buildspec;
+mod config;
 pub mod error;
+mod job;
 pub mod model;
-pub mod runner;
+mod project;
+mod registry;
+mod request;
 mod shell;
 
 pub use api::{router, serve};
 pub use buildspec::{Buildspec, OnFailure, PhaseSpec};
+pub use config::RunnerConfig;
 pub use error::{BuildspecError, RunnerError};
 pub use model::{
     Build, BuildPhase, EnvironmentVariable, ExportedEnvironmentVariable, PhaseContext, PhaseType,
     StatusType,
 };
-pub use runner::{BuildRunner, BuildspecSource, Project, RunnerConfig, StartBuild};
+pub use project::{BuildspecSource, Project};
+pub use registry::BuildRunner;
+pub use request::StartBuild;

@@ -91,12 +91,39 @@ pub struct BuildPhase {
     pub contexts: Vec<PhaseContext>,
 }
 
-/// `{name, value, type}` as in `environmentVariablesOverride` and `environment`.
+impl BuildPhase {
+    /// A phase entered at `at` and still running.
+    pub fn started(phase_type: PhaseType, at: DateTime<Utc>) -> Self {
+        Self {
+            phase_type,
+            phase_status: None,
+            start_time: at,
+            end_time: None,
+            duration_in_seconds: None,
+            contexts: vec![],
+        }
+    }
+
+    /// A phase that began and ended at `at` (SUBMITTED is over as soon as the build exists).
+    pub fn instant(phase_type: PhaseType, status: StatusType, at: DateTime<Utc>) -> Self {
+        Self {
+            phase_status: Some(status),
+            end_time: Some(at),
+            duration_in_seconds: Some(0),
+            ..Self::started(phase_type, at)
+        }
+    }
+}
+
+/// `{name, value, type}` as in `environmentVariablesOverride` and `environment`. The PascalCase
+/// aliases are how Step Functions' `Parameters` spell it; a missing value is empty.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentVariable {
+    #[serde(alias = "Name")]
     pub name: String,
+    #[serde(default, alias = "Value")]
     pub value: String,
-    #[serde(rename = "type", default = "plaintext")]
+    #[serde(rename = "type", alias = "Type", default = "plaintext")]
     pub kind: String,
 }
 
@@ -131,6 +158,18 @@ pub struct BuildEnvironment {
     pub environment_variables: Vec<EnvironmentVariable>,
 }
 
+impl BuildEnvironment {
+    /// The one environment local builds have: bash on this machine.
+    pub fn local(environment_variables: Vec<EnvironmentVariable>) -> Self {
+        Self {
+            kind: "LINUX_CONTAINER".into(),
+            image: "ferry-local-bash".into(),
+            compute_type: "BUILD_GENERAL1_SMALL".into(),
+            environment_variables,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildLogs {
@@ -144,6 +183,15 @@ pub struct BuildLogs {
 pub struct BuildSource {
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+impl BuildSource {
+    /// Local builds have no source: the buildspec brings everything it needs.
+    pub fn none() -> Self {
+        Self {
+            kind: "NO_SOURCE".into(),
+        }
+    }
 }
 
 /// A build as `BatchGetBuilds` returns it.
@@ -211,13 +259,53 @@ impl Build {
     pub fn succeeded(&self) -> bool {
         self.build_status == StatusType::Succeeded
     }
+
+    /// Enters `phase`.
+    pub fn enter(&mut self, phase: PhaseType, at: DateTime<Utc>) {
+        self.current_phase = phase;
+        self.phases.push(BuildPhase::started(phase, at));
+    }
+
+    /// Closes the open phase, if any, and says which one it was.
+    pub fn close_phase(
+        &mut self,
+        status: StatusType,
+        context: Option<PhaseContext>,
+        at: DateTime<Utc>,
+    ) -> Option<PhaseType> {
+        let phase = self
+            .phases
+            .last_mut()
+            .filter(|p| p.phase_status.is_none())?;
+        phase.phase_status = Some(status);
+        phase.end_time = Some(at);
+        phase.duration_in_seconds = Some((at - phase.start_time).num_seconds());
+        phase.contexts.extend(context);
+        Some(phase.phase_type)
+    }
+
+    /// Ends the build in COMPLETED with its final status and exported variables.
+    pub fn complete(
+        &mut self,
+        status: StatusType,
+        exported: Vec<ExportedEnvironmentVariable>,
+        at: DateTime<Utc>,
+    ) {
+        self.enter(PhaseType::Completed, at);
+        self.build_status = status;
+        self.end_time = Some(at);
+        self.exported_environment_variables = exported;
+        // Last: waiters wake on this flag and must see everything above.
+        self.build_complete = true;
+    }
 }
 
 fn to_epoch_seconds(t: &DateTime<Utc>) -> f64 {
     t.timestamp_millis() as f64 / 1000.0
 }
 
-fn epoch_seconds<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+/// The API's timestamp: epoch seconds with millisecond fraction.
+pub(crate) fn epoch_seconds<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(to_epoch_seconds(t))
 }
 
@@ -273,23 +361,13 @@ mod tests {
             current_phase: PhaseType::Completed,
             build_status: StatusType::Succeeded,
             project_name: "p".into(),
-            phases: vec![BuildPhase {
-                phase_type: PhaseType::Build,
-                phase_status: Some(StatusType::Succeeded),
-                start_time: t0,
-                end_time: Some(t0),
-                duration_in_seconds: Some(0),
-                contexts: vec![],
-            }],
-            source: BuildSource {
-                kind: "NO_SOURCE".into(),
-            },
-            environment: BuildEnvironment {
-                kind: "LINUX_CONTAINER".into(),
-                image: "local".into(),
-                compute_type: "BUILD_GENERAL1_SMALL".into(),
-                environment_variables: vec![EnvironmentVariable::plaintext("A", "1")],
-            },
+            phases: vec![BuildPhase::instant(
+                PhaseType::Build,
+                StatusType::Succeeded,
+                t0,
+            )],
+            source: BuildSource::none(),
+            environment: BuildEnvironment::local(vec![EnvironmentVariable::plaintext("A", "1")]),
             logs: BuildLogs {
                 group_name: "g".into(),
                 stream_name: "s".into(),
@@ -332,5 +410,67 @@ mod tests {
         assert_eq!(b["Phases"][0]["EndTime"], 1_700_000_000_500i64);
         assert_eq!(b["ExportedEnvironmentVariables"][0]["Name"], "X");
         assert_eq!(b["ExportedEnvironmentVariables"][0]["Value"], "y");
+    }
+
+    #[test]
+    fn as_str_matches_the_serde_spelling() {
+        use StatusType as S;
+        for s in [
+            S::Succeeded,
+            S::Failed,
+            S::Fault,
+            S::TimedOut,
+            S::InProgress,
+            S::Stopped,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        use PhaseType as P;
+        for p in [
+            P::Submitted,
+            P::Provisioning,
+            P::Install,
+            P::PreBuild,
+            P::Build,
+            P::PostBuild,
+            P::Finalizing,
+            P::Completed,
+        ] {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+    }
+
+    #[test]
+    fn phases_close_once_and_completion_is_flagged_last() {
+        let mut b = sample();
+        let t0 = b.start_time;
+        let t1 = t0 + chrono::Duration::seconds(3);
+        b.build_complete = false;
+        b.enter(PhaseType::PostBuild, t0);
+        assert_eq!(b.current_phase, PhaseType::PostBuild);
+        let ctx = PhaseContext {
+            status_code: "C".into(),
+            message: "m".into(),
+        };
+        assert_eq!(
+            b.close_phase(StatusType::Failed, Some(ctx.clone()), t1),
+            Some(PhaseType::PostBuild)
+        );
+        let last = b.phases.last().unwrap();
+        assert_eq!(last.duration_in_seconds, Some(3));
+        assert_eq!(last.contexts, vec![ctx]);
+        assert_eq!(b.close_phase(StatusType::Succeeded, None, t1), None);
+        b.complete(StatusType::Failed, vec![], t1);
+        assert!(b.build_complete);
+        assert_eq!(b.current_phase, PhaseType::Completed);
+        assert_eq!(b.phases.last().unwrap().phase_status, None);
+        assert_eq!(b.end_time, Some(t1));
+    }
+
+    #[test]
+    fn environment_variables_accept_sfn_spelling() {
+        let v: EnvironmentVariable =
+            serde_json::from_value(serde_json::json!({"Name": "A", "Value": "1"})).unwrap();
+        assert_eq!(v, EnvironmentVariable::plaintext("A", "1"));
     }
 }

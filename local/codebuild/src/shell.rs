@@ -1,17 +1,15 @@
 //! One long-lived bash per build, driven a command at a time over stdin, so `cd` and exports
-//! carry across commands and phases as in CodeBuild. After each command bash prints a marker
-//! line (a per-build nonce, the command's sequence number, its exit status) and snapshots its
-//! exported environment and working directory; if a command ends the shell (`exit`, `set -e`)
-//! a fresh bash resumes from that snapshot, as CodeBuild's per-command scripts would.
+//! carry across commands and phases as in CodeBuild.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+use parking_lot::Mutex;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
@@ -52,21 +50,17 @@ impl LogSink {
     }
 
     pub fn line(&self, line: &str) {
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.text.push_str(line);
-            inner.text.push('\n');
-            if let Some(file) = inner.file.as_mut() {
-                // A full disk must not fail the build; the in-memory copy still has the line.
-                let _ = writeln!(file, "{line}");
-            }
+        let mut inner = self.inner.lock();
+        inner.text.push_str(line);
+        inner.text.push('\n');
+        if let Some(file) = inner.file.as_mut() {
+            // A full disk must not fail the build; the in-memory copy still has the line.
+            let _ = writeln!(file, "{line}");
         }
     }
 
     pub fn text(&self) -> String {
-        self.inner
-            .lock()
-            .map(|i| i.text.clone())
-            .unwrap_or_default()
+        self.inner.lock().text.clone()
     }
 }
 
@@ -75,7 +69,11 @@ enum Event {
     Eof,
 }
 
-/// A running bash and what it needs to resume after dying.
+/// A running bash and what it needs to resume after dying. After each command bash prints a
+/// marker line (a per-build nonce, the command's sequence number, its exit status) and
+/// snapshots its exported environment and working directory; if a command ends the shell
+/// (`exit`, `set -e`) a fresh bash resumes from that snapshot, as CodeBuild's per-command
+/// scripts would.
 pub struct Shell {
     env: BTreeMap<String, String>,
     workdir: PathBuf,

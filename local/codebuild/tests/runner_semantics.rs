@@ -394,7 +394,7 @@ async fn build_numbers_count_per_project_and_bad_requests_are_refused() {
 }
 
 #[tokio::test]
-async fn sfn_parameters_run_sync_and_render_the_sfn_shape() {
+async fn sfn_parameters_start_a_build_that_renders_the_sfn_shape() {
     let (runner, _dir) = runner_with(|_| {});
     let name = project(
         &runner,
@@ -405,10 +405,11 @@ async fn sfn_parameters_run_sync_and_render_the_sfn_shape() {
         "ProjectName": name,
         "EnvironmentVariablesOverride": [{"Name": "IN", "Value": "x", "Type": "PLAINTEXT"}]
     });
-    let build = tokio::time::timeout(DEADLINE, runner.run_sync(&params))
-        .await
-        .expect("in time")
-        .expect("run");
+    // What the engine's `codebuild:startBuild.sync` seam does with a Task's Parameters.
+    let mut request = StartBuild::from_sfn_parameters(&params).expect("parameters");
+    request.initiator.get_or_insert_with(|| "states".into());
+    let started = runner.start_build(request).await.expect("start");
+    let build = wait(&runner, &started.id, DEADLINE).await;
     let sfn = build.to_sfn_json();
     assert_eq!(sfn["Build"]["BuildStatus"], "SUCCEEDED");
     assert_eq!(sfn["Build"]["Initiator"], "states");

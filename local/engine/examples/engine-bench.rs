@@ -203,7 +203,7 @@ async fn parked_memory(engine: &Engine, n: usize) -> anyhow::Result<()> {
                 engine
                     .execution_history(a)
                     .ok()
-                    .and_then(|h| h.last().map(|e| e.event_type == "TaskSubmitted"))
+                    .and_then(|h| h.last().map(|e| e.event_type() == "TaskSubmitted"))
                     .unwrap_or(false)
             })
             .count();

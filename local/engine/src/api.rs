@@ -4,8 +4,8 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -13,10 +13,13 @@ use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Engine, ExecutionInfo, ExecutionStatus, HistoryEvent};
 use crate::error::{ApiError, ErrorCode};
+use crate::runtime::engine::Engine;
+use crate::runtime::history::HistoryEvent;
+use crate::runtime::registry::{ExecutionInfo, ExecutionStatus};
 
-const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
+/// Step Functions qualifies `__type` with its model namespace; the header carries the bare code.
+const ERROR_NAMESPACE: &str = "com.amazonaws.swf.service.v2.model";
 
 /// Errors of [`serve`].
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +53,9 @@ fn epoch(t: DateTime<Utc>) -> f64 {
 }
 
 fn respond(result: Result<Value, ApiError>) -> Response {
+    let sfn = ferry_awsjson::JSON_1_0;
     match result {
-        Ok(body) => ([("content-type", CONTENT_TYPE)], body.to_string()).into_response(),
+        Ok(body) => sfn.ok(&body),
         Err(e) => {
             let status = if e.code == ErrorCode::InternalFailure {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -59,12 +63,12 @@ fn respond(result: Result<Value, ApiError>) -> Response {
                 StatusCode::BAD_REQUEST
             };
             let code = e.code.as_str();
-            let body = json!({"__type": format!("com.amazonaws.swf.service.v2.model#{code}"), "message": e.message});
-            let mut resp =
-                (status, [("content-type", CONTENT_TYPE)], body.to_string()).into_response();
-            resp.headers_mut()
-                .insert("x-amzn-errortype", HeaderValue::from_static(code));
-            resp
+            sfn.error(
+                status,
+                &format!("{ERROR_NAMESPACE}#{code}"),
+                code,
+                &e.message,
+            )
         }
     }
 }
@@ -161,20 +165,17 @@ fn execution_json(e: &ExecutionInfo, full: bool) -> Value {
 fn event_json(e: &HistoryEvent) -> Value {
     let mut v = json!({
         "id": e.id, "previousEventId": e.previous_event_id,
-        "timestamp": epoch(e.timestamp), "type": e.event_type,
+        "timestamp": epoch(e.timestamp), "type": e.event_type(),
     });
-    if let Some((key, details)) = &e.details {
+    if let Some((key, details)) = e.details() {
         // Drop nulls: the SDK models optional members as absent, not null.
         let details = match details {
-            Value::Object(m) => Value::Object(
-                m.iter()
-                    .filter(|(_, v)| !v.is_null())
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
-            other => other.clone(),
+            Value::Object(m) => {
+                Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).collect())
+            }
+            other => other,
         };
-        v[*key] = details;
+        v[key] = details;
     }
     v
 }
@@ -310,5 +311,31 @@ fn strip_data(event: &mut Value) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn errors_keep_the_sfn_type_and_bare_code_header() {
+        let res = respond(Err(ApiError::new(
+            ErrorCode::InvalidArn,
+            "Invalid Arn: 'x'",
+        )));
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(res.headers()["x-amzn-errortype"], "InvalidArn");
+        assert_eq!(res.headers()["content-type"], "application/x-amz-json-1.0");
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let body: Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(
+            body,
+            json!({"__type": "com.amazonaws.swf.service.v2.model#InvalidArn", "message": "Invalid Arn: 'x'"})
+        );
+        let res = respond(Err(ApiError::new(ErrorCode::InternalFailure, "boom")));
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -2,6 +2,10 @@
 //! query language) behind the Step Functions JSON 1.0 API, so `aws-sdk-sfn` and
 //! `aws stepfunctions` work against it unchanged.
 //!
+//! Split by phase: [`asl`](crate::asl) is the pure language (document, compiled definition,
+//! paths, templates, intrinsics, Choice rules) and `runtime` runs it (registry, history,
+//! task tokens, integrations, interpreter); `api` puts the engine behind HTTP.
+//!
 //! **What a restart keeps: nothing.** State machines, executions, histories and task tokens
 //! live in memory for the life of the process. A graceful stop ([`Engine::shutdown`], or the
 //! shutdown token given to [`serve`]) stops accepting requests and marks every running
@@ -12,26 +16,21 @@
 //! SNS/DynamoDB through an [`AwsForwarder`].
 
 mod api;
-mod choice;
-mod definition;
-mod engine;
+mod asl;
 mod error;
-mod integrations;
-mod interpreter;
-mod intrinsics;
-mod paths;
+mod runtime;
 
 pub use api::{router, serve, ServeError};
-pub use engine::{
-    Engine, EngineConfig, ExecutionInfo, ExecutionStatus, HistoryEvent, StateMachineInfo,
-};
 pub use error::{names, ApiError, ErrorCode, TaskError};
-pub use integrations::{
+pub use runtime::engine::Engine;
+pub use runtime::history::{Event, Failure, HistoryEvent, StateType, TaskTarget};
+pub use runtime::integrations::{
     function_name, AwsForwarder, BuildRunner, Builtin, Integrations, LambdaFn, Pattern, Resource,
     TaskRequest,
 };
+pub use runtime::registry::{EngineConfig, ExecutionInfo, ExecutionStatus, StateMachineInfo};
 
 /// Validates an ASL definition the way CreateStateMachine does; `Err` holds the reason.
 pub fn validate_definition(definition: &str) -> Result<(), String> {
-    definition::parse(definition).map(|_| ())
+    asl::compile::parse(definition).map(|_| ())
 }

@@ -406,7 +406,7 @@ async fn graceful_shutdown_aborts_running_executions() {
         .execution_history(exec.execution_arn())
         .expect("history");
     assert_eq!(
-        history.last().map(|e| e.event_type.as_str()),
+        history.last().map(|e| e.event_type()),
         Some("ExecutionAborted")
     );
     assert_eq!(engine.engine.running_executions(), 0);

@@ -1,0 +1,259 @@
+//! `ferry deployment`: every step of one deployment, and following one until it ends (also
+//! `ferry deploy --wait`).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use aws_sdk_sfn::types::ExecutionStatus;
+use ferry_shared::model::{Deployment, EnvironmentName, Step, StepStatus};
+use ferry_shared::store::Store;
+use serde::Serialize;
+
+use crate::args::TableArg;
+use crate::context::Context;
+use crate::exit::Exit;
+use crate::output::{self, Format};
+
+/// Every step of one deployment: builds, plan, approver, outcome.
+///
+/// Example: ferry deployment hello-service-1-2-0-20261127120000-ab12cd --wait
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    id: String,
+    /// Follow it until it ends.
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits (seconds, or e.g. 30m).
+    #[arg(long, default_value = "3600", value_parser = crate::parse::duration)]
+    wait_timeout: Duration,
+    #[command(flatten)]
+    table: TableArg,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
+    let store = ctx.store(args.table.table.as_deref()).await?;
+    let sfn = ctx.sfn().await;
+    let failed = args.wait && !follow(&store, &sfn, &args.id, args.wait_timeout).await?;
+    show_deployment(&store, &sfn, &args.id, ctx.format).await?;
+    Ok(if failed {
+        Exit::DeployFailed
+    } else {
+        Exit::Success
+    })
+}
+
+/// A deployment and its execution ARN.
+pub(crate) async fn started_deployment(store: &Store, id: &str) -> Result<(Deployment, String)> {
+    let d = store
+        .get_deployment(id)
+        .await?
+        .with_context(|| format!("no deployment {id}"))?;
+    let arn = d
+        .execution_arn
+        .clone()
+        .context("the deployment has no execution")?;
+    Ok((d, arn))
+}
+
+#[derive(Serialize)]
+struct DeploymentView {
+    #[serde(flatten)]
+    deployment: Deployment,
+    execution_status: Option<String>,
+    steps: Vec<Step>,
+}
+
+/// The execution's status; `None` when the execution does not exist (any other failure to read
+/// it is an error: callers that act on the answer must not guess).
+pub(crate) async fn execution_status(
+    sfn: &aws_sdk_sfn::Client,
+    arn: &str,
+) -> Result<Option<ExecutionStatus>> {
+    match sfn.describe_execution().execution_arn(arn).send().await {
+        Ok(o) => Ok(Some(o.status().clone())),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_execution_does_not_exist()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "reading the status of execution {arn} (states:DescribeExecution)"
+        ))),
+    }
+}
+
+fn ordered_steps(d: &Deployment, mut steps: Vec<Step>) -> Vec<Step> {
+    steps.sort_by_key(|s| {
+        d.targets
+            .iter()
+            .position(|t| t == &s.environment)
+            .unwrap_or(usize::MAX)
+    });
+    steps
+}
+
+async fn show_deployment(
+    store: &Store,
+    sfn: &aws_sdk_sfn::Client,
+    id: &str,
+    format: Format,
+) -> Result<()> {
+    let d = store
+        .get_deployment(id)
+        .await?
+        .with_context(|| format!("no deployment {id}"))?;
+    let steps = ordered_steps(&d, store.list_steps(id).await?);
+    // Shown for information only: an unreadable execution is left out, never guessed.
+    let execution_status = match d.execution_arn.as_deref() {
+        Some(arn) => execution_status(sfn, arn)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.as_str().to_owned()),
+        None => None,
+    };
+    if format == Format::Json {
+        return output::json(&DeploymentView {
+            deployment: d,
+            execution_status,
+            steps,
+        });
+    }
+    println!("deployment  {}", d.id);
+    println!("release     {} {}", d.component, d.version);
+    let targets: Vec<&str> = d.targets.iter().map(EnvironmentName::as_str).collect();
+    println!("targets     {}", targets.join(" → "));
+    println!(
+        "requested   {} by {}",
+        output::time(&d.created_at),
+        d.requester
+    );
+    if let Some(r) = &d.override_reason {
+        println!("override    {r}");
+    }
+    println!(
+        "status      {}{}",
+        d.status,
+        execution_status
+            .map(|s| format!(" (execution {s})"))
+            .unwrap_or_default()
+    );
+    if let Some(e) = &d.error {
+        println!("error       {e}");
+    }
+    if let Some(arn) = &d.execution_arn {
+        println!("execution   {arn}");
+    }
+    let mut t = output::table(&[
+        "ENVIRONMENT",
+        "STATUS",
+        "PLAN",
+        "PLAN BUILD",
+        "APPROVED BY",
+        "COMMENT",
+        "APPLY BUILD",
+        "FINISHED",
+        "ERROR",
+    ]);
+    for s in &steps {
+        t.add_row(vec![
+            s.environment.to_string(),
+            s.status.to_string(),
+            s.plan_summary
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            s.plan_build_id.clone().unwrap_or_default(),
+            s.approver.clone().unwrap_or_default(),
+            s.comment.clone().unwrap_or_default(),
+            s.apply_build_id.clone().unwrap_or_default(),
+            s.finished_at.as_ref().map(output::time).unwrap_or_default(),
+            s.error.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    for s in &steps {
+        if let Some(p) = &s.plan_summary {
+            if !p.resources.is_empty() {
+                println!(
+                    "plan for {} ({p}, sha256 {}):",
+                    s.environment, &p.plan_sha256
+                );
+                for r in &p.resources {
+                    println!("  {:<10} {}", r.actions.join("/"), r.address);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Follows a deployment step by step until its execution ends; returns whether it succeeded.
+pub async fn follow(
+    store: &Store,
+    sfn: &aws_sdk_sfn::Client,
+    id: &str,
+    timeout: Duration,
+) -> Result<bool> {
+    let (d, arn) = started_deployment(store, id).await?;
+    let deadline = Instant::now() + timeout;
+    let mut seen: Vec<(EnvironmentName, StepStatus)> = Vec::new();
+    loop {
+        let steps = ordered_steps(&d, store.list_steps(id).await?);
+        for s in &steps {
+            let key = (s.environment.clone(), s.status);
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let detail = match s.status {
+                StepStatus::AwaitingApproval => format!(
+                    "plan {} — approve with `ferry approve {id} --env {}`",
+                    s.plan_summary
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    s.environment
+                ),
+                StepStatus::Approved => format!(
+                    "plan {} approved by {}",
+                    s.plan_summary
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    s.approver.clone().unwrap_or_default()
+                ),
+                StepStatus::Succeeded => "applied".into(),
+                _ => s.error.clone().unwrap_or_default(),
+            };
+            eprintln!("{:<12} {:<18} {detail}", s.environment, s.status);
+        }
+        let out = sfn
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .context("reading the execution")?;
+        let status = out.status().clone();
+        if status != ExecutionStatus::Running {
+            // The last steps may have been recorded after our read.
+            for s in ordered_steps(&d, store.list_steps(id).await?) {
+                if !seen.contains(&(s.environment.clone(), s.status)) {
+                    eprintln!(
+                        "{:<12} {:<18} {}",
+                        s.environment,
+                        s.status,
+                        s.error.clone().unwrap_or_default()
+                    );
+                }
+            }
+            eprintln!("deployment {id}: {}", status.as_str());
+            return Ok(status == ExecutionStatus::Succeeded);
+        }
+        if Instant::now() > deadline {
+            bail!("deployment {id} still running after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

@@ -1,0 +1,143 @@
+//! `ferry env`: environments as data — promotion order and approval rules.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use chrono::Utc;
+use clap::Subcommand;
+use ferry_shared::model::{ApprovalPolicy, Environment, EnvironmentName};
+use ferry_shared::store::Store;
+
+use crate::args::TableArg;
+use crate::context::Context;
+use crate::exit::Exit;
+use crate::output::{self, Format};
+use crate::parse::format_secs;
+use crate::stack::Resource;
+
+/// Manage environments (promotion order and approval rules).
+///
+/// Example: ferry env put prod --order 3 --approval required --four-eyes --timeout 4h
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: EnvCommand,
+    #[command(flatten)]
+    table: TableArg,
+}
+
+#[derive(Debug, Subcommand)]
+enum EnvCommand {
+    /// Create or update an environment.
+    Put(PutArgs),
+    /// List environments in promotion order.
+    List,
+}
+
+#[derive(Debug, clap::Args)]
+struct PutArgs {
+    #[arg(value_parser = crate::parse::environment)]
+    name: EnvironmentName,
+    /// Promotion order: lower first.
+    #[arg(long)]
+    order: u32,
+    /// How the approval gate decides.
+    #[arg(long, value_enum)]
+    approval: ApprovalPolicy,
+    /// Who may approve (IAM ARNs or names), comma-separated; default anyone.
+    #[arg(long, value_delimiter = ',')]
+    approvers: Vec<String>,
+    /// The requester may not approve their own deployment.
+    #[arg(long)]
+    four_eyes: bool,
+    /// Approval timeout (e.g. 30m, 24h) [default: the stack's default, else 24h].
+    #[arg(long, env = "FERRY_DEFAULT_APPROVAL_TIMEOUT", value_parser = crate::parse::duration)]
+    timeout: Option<Duration>,
+}
+
+const DEFAULT_TIMEOUT: Duration =
+    Duration::from_secs(ferry_shared::model::DEFAULT_APPROVAL_TIMEOUT_SECS);
+
+pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
+    let store = ctx.store(args.table.table.as_deref()).await?;
+    match args.command {
+        EnvCommand::Put(put) => {
+            let timeout = match put.timeout {
+                Some(t) => t,
+                None => match ctx
+                    .optional_resource(Resource::DefaultApprovalTimeout)
+                    .await?
+                {
+                    Some(v) => crate::parse::duration(&v).map_err(anyhow::Error::msg)?,
+                    None => DEFAULT_TIMEOUT,
+                },
+            };
+            env_put(&store, put, timeout, ctx.format).await?
+        }
+        EnvCommand::List => env_list(&store, ctx.format).await?,
+    }
+    Ok(Exit::Success)
+}
+
+async fn env_put(store: &Store, put: PutArgs, timeout: Duration, format: Format) -> Result<()> {
+    let env = Environment {
+        name: put.name,
+        order: put.order,
+        approval: put.approval,
+        approvers: put
+            .approvers
+            .into_iter()
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect(),
+        four_eyes: put.four_eyes,
+        approval_timeout_secs: timeout.as_secs(),
+        updated_at: Utc::now(),
+    };
+    store.put_environment(&env).await?;
+    if format == Format::Json {
+        return output::json(&env);
+    }
+    println!(
+        "environment {} saved (order {}, approval {})",
+        env.name, env.order, env.approval
+    );
+    Ok(())
+}
+
+async fn env_list(store: &Store, format: Format) -> Result<()> {
+    let envs = store.list_environments().await?;
+    if format == Format::Json {
+        return output::json(&envs);
+    }
+    if envs.is_empty() {
+        println!(
+            "no environments: create one with `ferry env put <name> --order 1 --approval none`"
+        );
+        return Ok(());
+    }
+    let mut t = output::table(&[
+        "ORDER",
+        "ENVIRONMENT",
+        "APPROVAL",
+        "APPROVERS",
+        "FOUR EYES",
+        "TIMEOUT",
+    ]);
+    for e in envs {
+        t.add_row(vec![
+            e.order.to_string(),
+            e.name.to_string(),
+            e.approval.to_string(),
+            if e.approvers.is_empty() {
+                "anyone".into()
+            } else {
+                e.approvers.join(", ")
+            },
+            if e.four_eyes { "yes" } else { "no" }.into(),
+            format_secs(e.approval_timeout_secs),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}

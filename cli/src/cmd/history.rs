@@ -1,0 +1,70 @@
+//! `ferry history`: how a component's deployments ended, newest first.
+
+use anyhow::Result;
+use ferry_shared::model::{ComponentName, EnvironmentName};
+use ferry_shared::store::Store;
+
+use crate::args::TableArg;
+use crate::context::Context;
+use crate::exit::Exit;
+use crate::output::{self, Format};
+
+/// Deployment history of a component, newest first.
+///
+/// Example: ferry history hello-service --env prod
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(value_parser = crate::parse::component)]
+    component: ComponentName,
+    /// Only this environment.
+    #[arg(long, value_parser = crate::parse::environment)]
+    env: Option<EnvironmentName>,
+    #[command(flatten)]
+    table: TableArg,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
+    let store = ctx.store(args.table.table.as_deref()).await?;
+    history(&store, &args.component, args.env.as_ref(), ctx.format).await?;
+    Ok(Exit::Success)
+}
+
+async fn history(
+    store: &Store,
+    c: &ComponentName,
+    env: Option<&EnvironmentName>,
+    format: Format,
+) -> Result<()> {
+    let entries = store.list_history(c, env).await?;
+    if format == Format::Json {
+        return output::json(&entries);
+    }
+    if entries.is_empty() {
+        println!("no deployments of {c} yet");
+        return Ok(());
+    }
+    let mut t = output::table(&[
+        "WHEN",
+        "ENVIRONMENT",
+        "VERSION",
+        "OUTCOME",
+        "REQUESTED BY",
+        "APPROVED BY",
+        "DEPLOYMENT",
+        "REASON",
+    ]);
+    for h in entries {
+        t.add_row(vec![
+            output::time(&h.at),
+            h.environment.to_string(),
+            h.version.to_string(),
+            h.outcome.to_string(),
+            h.requester,
+            h.approver.unwrap_or_default(),
+            h.deployment_id,
+            h.reason.unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}

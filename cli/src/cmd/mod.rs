@@ -1,0 +1,13 @@
+//! One module per command: its arguments (typed at the edge) and what it does.
+
+pub mod approve;
+pub mod cancel;
+pub mod deploy;
+pub mod deployment;
+pub mod env;
+pub mod history;
+pub mod local;
+pub mod package;
+pub mod release;
+pub mod releases;
+pub mod status;

@@ -1,0 +1,217 @@
+//! `ferry release`: upload a release zip and wait until it is registered or rejected.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine as _;
+use ferry_shared::artifact::SHA256_METADATA;
+use ferry_shared::model::{Rejection, Release};
+use ferry_shared::store::Store;
+use serde::Serialize;
+
+use super::package;
+use crate::context::Context;
+use crate::exit::Exit;
+use crate::output::{self, Format};
+use crate::stack::Resource;
+
+/// How `ferry release` ended, for the exit code.
+enum Registered {
+    Yes,
+    Rejected,
+    Uploaded,
+    TimedOut,
+}
+
+#[derive(Serialize)]
+struct ReleaseResult<'a> {
+    status: &'a str,
+    component: String,
+    version: String,
+    s3_key: String,
+    sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejection: Option<&'a Rejection>,
+}
+
+async fn release(
+    s3: &aws_sdk_s3::Client,
+    store: &Store,
+    bucket: &str,
+    zip: &Path,
+    wait: Option<Duration>,
+    format: Format,
+) -> Result<Registered> {
+    // Everything registration would refuse is refused here first, before any upload.
+    let local = package::inspect(zip).await?;
+    let key = local.manifest.key();
+    let sha_hex = hex::encode(local.sha256);
+    if let Some(existing) = store.get_release(&key.component, &key.version).await? {
+        if existing.sha256 == sha_hex {
+            report(format, "registered", &existing_result(&existing), None)?;
+            return Ok(Registered::Yes);
+        }
+        bail!(
+            "{} {} is already registered with other bytes (SHA-256 {}); releases are immutable — \
+             bump the version",
+            key.component,
+            key.version,
+            existing.sha256
+        );
+    }
+
+    let body = ByteStream::from_path(zip)
+        .await
+        .with_context(|| format!("reading {}", zip.display()))?;
+    let put = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key.s3_key())
+        .body(body)
+        .content_type("application/zip")
+        .content_length(i64::try_from(local.size)?)
+        // S3 verifies this against the bytes it receives; registration records it.
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+        .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(local.sha256))
+        .metadata(SHA256_METADATA, &sha_hex)
+        .send()
+        .await
+        .with_context(|| format!("uploading to s3://{bucket}/{}", key.s3_key()))?;
+    let etag = put.e_tag().unwrap_or_default().trim_matches('"').to_owned();
+    let result = ReleaseResult {
+        status: "uploaded",
+        component: key.component.to_string(),
+        version: key.version.to_string(),
+        s3_key: key.s3_key(),
+        sha256: sha_hex.clone(),
+        rejection: None,
+    };
+    let Some(timeout) = wait else {
+        report(format, "uploaded", &result, None)?;
+        return Ok(Registered::Uploaded);
+    };
+
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!(
+        "waiting for {} {} to be registered",
+        key.component, key.version
+    ));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(50);
+    let outcome = loop {
+        if let Some(r) = store.get_release(&key.component, &key.version).await? {
+            if r.sha256 == sha_hex {
+                break Some(Ok(()));
+            }
+        }
+        if let Some(rej) = store.get_rejection(&key.s3_key(), &etag).await? {
+            break Some(Err(rej));
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
+    };
+    spinner.finish_and_clear();
+    match outcome {
+        Some(Ok(())) => {
+            report(format, "registered", &result, None)?;
+            Ok(Registered::Yes)
+        }
+        Some(Err(rej)) => {
+            report(format, "rejected", &result, Some(&rej))?;
+            Ok(Registered::Rejected)
+        }
+        None => {
+            report(format, "timed-out", &result, None)?;
+            Ok(Registered::TimedOut)
+        }
+    }
+}
+
+fn existing_result(r: &Release) -> ReleaseResult<'static> {
+    ReleaseResult {
+        status: "registered",
+        component: r.component.to_string(),
+        version: r.version.to_string(),
+        s3_key: r.s3_key.clone(),
+        sha256: r.sha256.clone(),
+        rejection: None,
+    }
+}
+
+fn report(
+    format: Format,
+    status: &str,
+    r: &ReleaseResult<'_>,
+    rejection: Option<&Rejection>,
+) -> Result<()> {
+    match format {
+        Format::Json => output::json(&ReleaseResult {
+            status,
+            rejection,
+            component: r.component.clone(),
+            version: r.version.clone(),
+            s3_key: r.s3_key.clone(),
+            sha256: r.sha256.clone(),
+        }),
+        Format::Table => {
+            let what = format!("{} {}", r.component, r.version);
+            match (status, rejection) {
+                ("registered", _) => println!("registered {what} (sha256 {})", r.sha256),
+                ("rejected", Some(rej)) => {
+                    println!("rejected {what}: {} — {}", rej.kind, rej.reason)
+                }
+                ("uploaded", _) => println!(
+                    "uploaded {what} to {} (not waiting for registration)",
+                    r.s3_key
+                ),
+                _ => println!("uploaded {what}; registration not seen yet (timed out waiting)"),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Upload a release zip and wait until it is registered or rejected.
+///
+/// Example: ferry release hello-service-1.2.0.zip
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The release zip (ferry.json at its root).
+    zip: std::path::PathBuf,
+    /// Return right after the upload.
+    #[arg(long)]
+    no_wait: bool,
+    /// How long to wait for registration (seconds, or e.g. 2m).
+    #[arg(long, default_value = "60", value_parser = crate::parse::duration)]
+    timeout: Duration,
+    #[command(flatten)]
+    resources: crate::args::Resources,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
+    let store = ctx.store(args.resources.table.table.as_deref()).await?;
+    let bucket = ctx
+        .resource(Resource::Bucket, args.resources.bucket.as_deref())
+        .await?;
+    let wait = (!args.no_wait).then_some(args.timeout);
+    let outcome = release(
+        &ctx.s3().await,
+        &store,
+        &bucket,
+        &args.zip,
+        wait,
+        ctx.format,
+    )
+    .await?;
+    Ok(match outcome {
+        Registered::Yes | Registered::Uploaded => Exit::Success,
+        Registered::Rejected => Exit::Rejected,
+        Registered::TimedOut => Exit::TimedOut,
+    })
+}

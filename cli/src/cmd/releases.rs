@@ -1,0 +1,77 @@
+//! `ferry releases`: what was registered, and uploads that were rejected with their reasons.
+
+use anyhow::Result;
+use ferry_shared::model::{ComponentName, Rejection, Release};
+use ferry_shared::store::Store;
+use serde::Serialize;
+
+use crate::args::TableArg;
+use crate::context::Context;
+use crate::exit::Exit;
+use crate::output::{self, Format};
+
+#[derive(Serialize)]
+struct Listing {
+    component: String,
+    releases: Vec<Release>,
+    rejections: Vec<Rejection>,
+}
+
+/// List a component's releases, newest first, and any rejected uploads.
+///
+/// Example: ferry releases hello-service
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(value_parser = crate::parse::component)]
+    component: ComponentName,
+    #[command(flatten)]
+    table: TableArg,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
+    let store = ctx.store(args.table.table.as_deref()).await?;
+    list(&store, &args.component, ctx.format).await?;
+    Ok(Exit::Success)
+}
+
+async fn list(store: &Store, name: &ComponentName, format: Format) -> Result<()> {
+    let component = name.as_str();
+    let releases = store.list_releases(name).await?;
+    let rejections = store.list_rejections(component).await?;
+    if format == Format::Json {
+        return output::json(&Listing {
+            component: component.to_owned(),
+            releases,
+            rejections,
+        });
+    }
+    if releases.is_empty() {
+        println!("no releases of {component}");
+    } else {
+        let mut t = output::table(&["VERSION", "SHA-256", "SIZE", "REGISTERED", "COMMIT"]);
+        for r in &releases {
+            t.add_row(vec![
+                r.version.to_string(),
+                r.sha256.chars().take(12).collect(),
+                output::size(r.size),
+                output::time(&r.registered_at),
+                r.manifest.commit.clone().unwrap_or_default(),
+            ]);
+        }
+        println!("{t}");
+    }
+    if !rejections.is_empty() {
+        println!("\nrejected uploads:");
+        let mut t = output::table(&["KEY", "REASON", "DETAIL", "WHEN"]);
+        for r in &rejections {
+            t.add_row(vec![
+                r.s3_key.clone(),
+                r.kind.to_string(),
+                r.reason.clone(),
+                output::time(&r.rejected_at),
+            ]);
+        }
+        println!("{t}");
+    }
+    Ok(())
+}

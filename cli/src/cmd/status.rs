@@ -1,0 +1,138 @@
+//! `ferry status`: what is live in each environment, and pending approvals with their plans.
+
+use anyhow::Result;
+use ferry_shared::model::{Approval, ApprovalStatus, ComponentName, EnvironmentName, Live};
+use ferry_shared::store::Store;
+use serde::Serialize;
+
+use crate::args::TableArg;
+use crate::context::Context;
+use crate::exit::Exit;
+use crate::output::{self, Format};
+
+/// What is live in each environment, and pending approvals with their plans.
+///
+/// Example: ferry status hello-service
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// One component (default: every component with anything live).
+    #[arg(value_parser = crate::parse::component)]
+    component: Option<ComponentName>,
+    #[command(flatten)]
+    table: TableArg,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
+    let store = ctx.store(args.table.table.as_deref()).await?;
+    status(&store, args.component.as_ref(), ctx.format).await?;
+    Ok(Exit::Success)
+}
+
+#[derive(Serialize)]
+struct StatusView {
+    component: ComponentName,
+    environments: Vec<EnvStatus>,
+}
+
+#[derive(Serialize)]
+struct EnvStatus {
+    environment: EnvironmentName,
+    order: u32,
+    live: Option<Live>,
+    pending_approval: Option<Approval>,
+}
+
+async fn status(store: &Store, component: Option<&ComponentName>, format: Format) -> Result<()> {
+    let components = match component {
+        Some(c) => vec![c.clone()],
+        None => store.list_components().await?,
+    };
+    let envs = store.list_environments().await?;
+    let mut views = Vec::new();
+    for c in components {
+        let live = store.list_live(&c).await?;
+        let approvals = store.list_approvals(&c).await?;
+        let environments = envs
+            .iter()
+            .map(|e| EnvStatus {
+                environment: e.name.clone(),
+                order: e.order,
+                live: live.iter().find(|l| l.environment == e.name).cloned(),
+                pending_approval: approvals
+                    .iter()
+                    .find(|a| a.environment == e.name && a.status == ApprovalStatus::Pending)
+                    .map(Approval::redacted),
+            })
+            .collect();
+        views.push(StatusView {
+            component: c,
+            environments,
+        });
+    }
+    if format == Format::Json {
+        return output::json(&views);
+    }
+    if views.is_empty() {
+        println!("nothing deployed yet");
+    }
+    for v in views {
+        println!("{}", v.component);
+        let mut t = output::table(&[
+            "ENVIRONMENT",
+            "VERSION",
+            "DEPLOYED",
+            "REQUESTED BY",
+            "APPROVED BY",
+            "PENDING APPROVAL",
+        ]);
+        for e in &v.environments {
+            let pending = e
+                .pending_approval
+                .as_ref()
+                .map(|a| {
+                    format!(
+                        "{} {} ({}) — deployment {}",
+                        a.component, a.version, a.plan_summary, a.deployment_id
+                    )
+                })
+                .unwrap_or_default();
+            match &e.live {
+                Some(l) => t.add_row(vec![
+                    e.environment.to_string(),
+                    l.version.to_string(),
+                    output::time(&l.deployed_at),
+                    l.requester.clone(),
+                    l.approver.clone().unwrap_or_default(),
+                    pending,
+                ]),
+                None => t.add_row(vec![
+                    e.environment.to_string(),
+                    "-".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    pending,
+                ]),
+            };
+        }
+        println!("{t}");
+        for e in &v.environments {
+            if let Some(a) = &e.pending_approval {
+                println!(
+                    "awaiting approval in {}: {} {} plan {} (sha256 {}), requested by {}, expires {}",
+                    e.environment,
+                    a.component,
+                    a.version,
+                    a.plan_summary,
+                    a.plan_sha256,
+                    a.requester,
+                    output::time(&a.expires_at)
+                );
+                for r in &a.plan_summary.resources {
+                    println!("  {:<10} {}", r.actions.join("/"), r.address);
+                }
+            }
+        }
+    }
+    Ok(())
+}

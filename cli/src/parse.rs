@@ -1,0 +1,91 @@
+//! Argument parsers: clap's `value_parser`s, so commands receive typed, validated values.
+
+use std::time::Duration;
+
+use ferry_shared::model::{ComponentName, EnvironmentName, Version};
+
+pub fn component(s: &str) -> Result<ComponentName, String> {
+    ComponentName::parse(s).map_err(|e| e.to_string())
+}
+
+pub fn environment(s: &str) -> Result<EnvironmentName, String> {
+    EnvironmentName::parse(s.trim()).map_err(|e| e.to_string())
+}
+
+pub fn version(s: &str) -> Result<Version, String> {
+    Version::parse(s).map_err(|e| e.to_string())
+}
+
+/// A version to deploy: an exact one, or the newest registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSpec {
+    Latest,
+    Exact(Version),
+}
+
+pub fn version_spec(s: &str) -> Result<VersionSpec, String> {
+    if s == "latest" {
+        Ok(VersionSpec::Latest)
+    } else {
+        version(s).map(VersionSpec::Exact)
+    }
+}
+
+/// A positive duration: "90s", "15m", "24h", "2d", "1h 30m" (humantime) or plain seconds.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let d = match s.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(s)
+            .map_err(|e| format!("invalid duration {s:?} ({e}): use e.g. 90s, 15m, 24h, 2d"))?,
+    };
+    if d.is_zero() {
+        return Err("a duration must be positive".into());
+    }
+    Ok(d)
+}
+
+/// Seconds for people: the largest whole unit.
+pub fn format_secs(s: u64) -> String {
+    match s {
+        s if s % 86400 == 0 => format!("{}d", s / 86400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let secs = |s| duration(s).map(|d| d.as_secs());
+        assert_eq!(secs("24h").unwrap(), 86400);
+        assert_eq!(secs("90s").unwrap(), 90);
+        assert_eq!(secs("15m").unwrap(), 900);
+        assert_eq!(secs("2d").unwrap(), 172800);
+        assert_eq!(secs("30").unwrap(), 30);
+        assert_eq!(secs("1h 30m").unwrap(), 5400);
+        assert!(duration("0s").is_err());
+        assert!(duration("0").is_err());
+        assert!(duration("soon").is_err());
+        assert_eq!(format_secs(86400), "1d");
+        assert_eq!(format_secs(90), "90s");
+    }
+
+    #[test]
+    fn versions_and_names() {
+        assert_eq!(version_spec("latest").unwrap(), VersionSpec::Latest);
+        assert!(matches!(
+            version_spec("1.2.3").unwrap(),
+            VersionSpec::Exact(_)
+        ));
+        assert!(version_spec("1.2").is_err());
+        assert!(component("Web")
+            .unwrap_err()
+            .contains("invalid component name"));
+        assert_eq!(environment(" prod ").unwrap().as_str(), "prod");
+    }
+}

@@ -1,0 +1,54 @@
+//! The context object (`$$`): what an execution and the current state expose to paths and
+//! intrinsic functions.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+/// What a `$$` path sees: built only when a definition actually reads the context object.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub execution: &'a ExecutionContext,
+    pub state_name: &'a str,
+    pub entered_time: &'a str,
+    pub retry_count: u32,
+    pub task_token: Option<&'a str>,
+    pub map_item: Option<(usize, &'a Value)>,
+}
+
+/// The per-execution part of the context object.
+#[derive(Debug, Clone)]
+pub struct ExecutionContext {
+    pub id: String,
+    pub name: String,
+    pub input: Value,
+    pub start_time: String,
+    pub role_arn: String,
+    pub state_machine_id: String,
+    pub state_machine_name: String,
+}
+
+impl Context<'_> {
+    pub fn to_value(self) -> Value {
+        let e = self.execution;
+        let mut ctx = json!({
+            "Execution": {
+                "Id": e.id, "Name": e.name, "Input": e.input, "StartTime": e.start_time,
+                "RoleArn": e.role_arn, "RedriveCount": 0,
+            },
+            "StateMachine": {"Id": e.state_machine_id, "Name": e.state_machine_name},
+            "State": {"Name": self.state_name, "EnteredTime": self.entered_time, "RetryCount": self.retry_count},
+        });
+        if let Some(token) = self.task_token {
+            ctx["Task"] = json!({ "Token": token });
+        }
+        if let Some((index, value)) = self.map_item {
+            ctx["Map"] = json!({"Item": {"Index": index, "Value": value}});
+        }
+        ctx
+    }
+}
+
+/// An RFC 3339 timestamp with milliseconds, as the context object shows times.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

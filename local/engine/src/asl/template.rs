@@ -1,0 +1,151 @@
+//! Payload templates (`Parameters`, `ResultSelector`, `ItemSelector`): literal JSON whose
+//! `"key.$"` fields are paths or intrinsic functions, compiled once and evaluated per state.
+
+use serde_json::{Map, Value};
+
+use crate::asl::context::Context;
+use crate::asl::intrinsics::Intrinsic;
+use crate::asl::paths::Path;
+use crate::error::TaskError;
+
+/// A payload template: literal JSON whose `"key.$"` fields are evaluated.
+#[derive(Debug, Clone)]
+pub enum Template {
+    Literal(Value),
+    Path(Path),
+    Intrinsic(Box<Intrinsic>),
+    Object(Vec<(String, Template)>),
+    Array(Vec<Template>),
+}
+
+impl Template {
+    pub fn compile(v: &Value) -> Result<Self, String> {
+        match v {
+            Value::Object(map) => {
+                let mut fields = Vec::with_capacity(map.len());
+                let mut dynamic = false;
+                for (k, v) in map {
+                    if let Some(name) = k.strip_suffix(".$") {
+                        let Value::String(expr) = v else {
+                            return Err(format!("the value of field '{k}' must be a path or intrinsic function string"));
+                        };
+                        let t = Self::compile_expression(expr)
+                            .map_err(|e| format!("field '{k}': {e}"))?;
+                        if map.contains_key(name) {
+                            return Err(format!("fields '{name}' and '{k}' both appear"));
+                        }
+                        fields.push((name.to_string(), t));
+                        dynamic = true;
+                    } else {
+                        let t = Self::compile(v)?;
+                        dynamic |= !matches!(t, Self::Literal(_));
+                        fields.push((k.clone(), t));
+                    }
+                }
+                Ok(if dynamic {
+                    Self::Object(fields)
+                } else {
+                    Self::Literal(v.clone())
+                })
+            }
+            Value::Array(items) => {
+                let ts = items
+                    .iter()
+                    .map(Self::compile)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(if ts.iter().all(|t| matches!(t, Self::Literal(_))) {
+                    Self::Literal(v.clone())
+                } else {
+                    Self::Array(ts)
+                })
+            }
+            other => Ok(Self::Literal(other.clone())),
+        }
+    }
+
+    /// A `.$` value: a path (`$…`, `$$…`) or an intrinsic function (`States.…(…)`).
+    pub fn compile_expression(expr: &str) -> Result<Self, String> {
+        if expr.starts_with('$') {
+            Path::parse(expr).map(Self::Path)
+        } else if expr.starts_with("States.") {
+            Intrinsic::parse(expr).map(|i| Self::Intrinsic(Box::new(i)))
+        } else {
+            Err(format!(
+                "'{expr}' is neither a JSONPath nor an intrinsic function"
+            ))
+        }
+    }
+
+    pub fn eval(&self, input: &Value, ctx: &Context<'_>) -> Result<Value, TaskError> {
+        self.eval_field(input, ctx, "Parameters")
+    }
+
+    fn eval_field(
+        &self,
+        input: &Value,
+        ctx: &Context<'_>,
+        field: &str,
+    ) -> Result<Value, TaskError> {
+        match self {
+            Self::Literal(v) => Ok(v.clone()),
+            Self::Path(p) => p.select(input, ctx, field),
+            Self::Intrinsic(f) => f.eval(input, ctx),
+            Self::Object(fields) => {
+                let mut out = Map::with_capacity(fields.len());
+                for (k, t) in fields {
+                    let name = match t {
+                        Self::Path(_) | Self::Intrinsic(_) => format!("{k}.$"),
+                        _ => k.clone(),
+                    };
+                    out.insert(k.clone(), t.eval_field(input, ctx, &name)?);
+                }
+                Ok(Value::Object(out))
+            }
+            Self::Array(items) => items
+                .iter()
+                .map(|t| t.eval_field(input, ctx, field))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asl::context::ExecutionContext;
+    use serde_json::json;
+
+    fn exec() -> ExecutionContext {
+        ExecutionContext {
+            id: "arn:exec".into(),
+            name: "e".into(),
+            input: json!({}),
+            start_time: "2024-01-01T00:00:00.000Z".into(),
+            role_arn: "r".into(),
+            state_machine_id: "arn:sm".into(),
+            state_machine_name: "sm".into(),
+        }
+    }
+
+    fn ctx(e: &ExecutionContext) -> Context<'_> {
+        Context {
+            execution: e,
+            state_name: "S",
+            entered_time: "t",
+            retry_count: 0,
+            task_token: Some("tok"),
+            map_item: None,
+        }
+    }
+
+    #[test]
+    fn templates() {
+        let e = exec();
+        let t = Template::compile(&json!({"a.$": "$.v", "b": [{"c.$": "$$.State.Name"}], "d": 1}))
+            .unwrap();
+        let out = t.eval(&json!({"v": "x"}), &ctx(&e)).unwrap();
+        assert_eq!(out, json!({"a": "x", "b": [{"c": "S"}], "d": 1}));
+        assert!(Template::compile(&json!({"a.$": "nope"})).is_err());
+    }
+}

@@ -1,0 +1,206 @@
+//! Approvals: the gate's pending or decided record, the task token that completes the gate, and
+//! the decision's wire types shared by the approval function, its callers and the workflow.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{string_enum, ComponentName, EnvironmentName, PlanSummary, Version};
+
+string_enum! {
+    /// Where an approval stands.
+    pub enum ApprovalStatus {
+        Pending = "pending",
+        Approved = "approved",
+        Rejected = "rejected",
+        TimedOut = "timed-out",
+    }
+}
+
+/// A Step Functions task token. Whoever holds it can complete the gate, so it never reaches a
+/// log line or a user: `Debug` and `Display` redact it, and only the code that calls
+/// SendTaskSuccess/SendTaskFailure reads it, through [`TaskToken::expose`].
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskToken(String);
+
+impl TaskToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// The token itself, for SendTaskSuccess/SendTaskFailure only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TaskToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TaskToken(…redacted…)")
+    }
+}
+
+impl fmt::Display for TaskToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A pending or decided approval. The task token is stored so the approval function can
+/// complete the gate; it is never logged nor returned to users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub deployment_id: String,
+    pub component: ComponentName,
+    pub version: Version,
+    pub environment: EnvironmentName,
+    pub requester: String,
+    pub status: ApprovalStatus,
+    pub plan_sha256: String,
+    pub plan_summary: PlanSummary,
+    pub requested_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "TaskToken::is_empty", default)]
+    pub task_token: TaskToken,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+impl Approval {
+    /// The approval as users may see it: without the task token.
+    pub fn redacted(&self) -> Approval {
+        Approval {
+            task_token: TaskToken::default(),
+            ..self.clone()
+        }
+    }
+}
+
+/// A person's answer to a gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Approve,
+    Reject,
+}
+
+impl Verdict {
+    /// The approval status this verdict records.
+    pub fn status(&self) -> ApprovalStatus {
+        match self {
+            Self::Approve => ApprovalStatus::Approved,
+            Self::Reject => ApprovalStatus::Rejected,
+        }
+    }
+}
+
+/// What a caller of the approval function sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRequest {
+    pub deployment_id: String,
+    /// Optional when exactly one approval of the deployment is pending.
+    #[serde(default)]
+    pub environment: Option<EnvironmentName>,
+    pub decision: Verdict,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// What the approval function answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionResponse {
+    pub deployment_id: String,
+    pub environment: EnvironmentName,
+    pub status: ApprovalStatus,
+    pub decided_by: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+    pub plan_summary: String,
+}
+
+/// The gate's decision, returned to the workflow as the approval task's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub decision: ApprovalStatus,
+    pub approver: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+    pub plan_sha256: String,
+    /// Shown in the Step Functions console with the task's output.
+    pub plan_summary: String,
+}
+
+/// The error name a rejection completes the approval task with.
+pub const REJECTED_ERROR: &str = "Ferry.Rejected";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn approval() -> Approval {
+        Approval {
+            deployment_id: "d".into(),
+            component: ComponentName::parse("web").unwrap(),
+            version: Version::parse("1.0.0").unwrap(),
+            environment: EnvironmentName::parse("prod").unwrap(),
+            requester: "alice".into(),
+            status: ApprovalStatus::Pending,
+            plan_sha256: "abc".into(),
+            plan_summary: PlanSummary::default(),
+            requested_at: Utc::now(),
+            expires_at: Utc::now(),
+            task_token: TaskToken::new("secret-token"),
+            decided_by: None,
+            comment: None,
+            decided_at: None,
+        }
+    }
+
+    #[test]
+    fn approval_redaction_drops_the_token() {
+        let json = serde_json::to_string(&approval().redacted()).unwrap();
+        assert!(!json.contains("secret-token"));
+    }
+
+    #[test]
+    fn debug_and_display_never_print_the_token() {
+        let a = approval();
+        let debug = format!("{a:?}");
+        assert!(!debug.contains("secret-token"), "{debug}");
+        assert!(debug.contains("TaskToken(…redacted…)"), "{debug}");
+        assert!(!format!("{:#?}", a).contains("secret-token"));
+        assert!(!a.task_token.to_string().contains("secret-token"));
+        // Stored as the plain string, so records written before the newtype still read.
+        let stored = serde_json::to_value(&a).unwrap();
+        assert_eq!(stored["task_token"], "secret-token");
+        assert_eq!(a.task_token.expose(), "secret-token");
+    }
+
+    #[test]
+    fn statuses_keep_their_stored_strings() {
+        assert_eq!(
+            serde_json::to_value(ApprovalStatus::TimedOut).unwrap(),
+            "timed-out"
+        );
+        assert_eq!(Verdict::Reject.status(), ApprovalStatus::Rejected);
+        let req: DecisionRequest = serde_json::from_value(serde_json::json!({
+            "deployment_id": "d", "environment": "prod", "decision": "approve"
+        }))
+        .unwrap();
+        assert_eq!(req.environment.unwrap().as_str(), "prod");
+        assert!(
+            serde_json::from_value::<DecisionRequest>(serde_json::json!({
+                "deployment_id": "d", "environment": "Prod!", "decision": "approve"
+            }))
+            .is_err()
+        );
+    }
+}

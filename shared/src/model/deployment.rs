@@ -1,0 +1,217 @@
+//! Deployments and their per-environment steps, filled in as the workflow goes, and the plan
+//! summary the buildspec writes.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{string_enum, ComponentName, EnvironmentName, Outcome, Version};
+
+string_enum! {
+    /// A deployment as a whole.
+    pub enum DeploymentStatus {
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Aborted = "aborted",
+    }
+}
+
+impl DeploymentStatus {
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Self::Running)
+    }
+}
+
+string_enum! {
+    /// Where one environment of a deployment stands.
+    pub enum StepStatus {
+        Checked = "checked",
+        Planned = "planned",
+        AwaitingApproval = "awaiting-approval",
+        Approved = "approved",
+        Applied = "applied",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Rejected = "rejected",
+        TimedOut = "timed-out",
+        Aborted = "aborted",
+    }
+}
+
+impl StepStatus {
+    /// Whether the environment is done (its outcome recorded).
+    pub fn is_final(&self) -> bool {
+        Outcome::parse(self.as_str()).is_some()
+    }
+}
+
+impl From<Outcome> for StepStatus {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Succeeded => Self::Succeeded,
+            Outcome::Failed => Self::Failed,
+            Outcome::Rejected => Self::Rejected,
+            Outcome::TimedOut => Self::TimedOut,
+            Outcome::Aborted => Self::Aborted,
+        }
+    }
+}
+
+/// A deployment request: one execution of the deploy workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: String,
+    pub component: ComponentName,
+    pub version: Version,
+    pub targets: Vec<EnvironmentName>,
+    pub requester: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
+    pub status: DeploymentStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What happened to one environment within a deployment; filled in as the workflow goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub environment: EnvironmentName,
+    pub status: StepStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_build_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_summary: Option<PlanSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_requested_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approver: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_build_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Step {
+    /// A step that has just been checked; the workflow fills in the rest.
+    pub fn new(environment: EnvironmentName) -> Self {
+        Self {
+            environment,
+            status: StepStatus::Checked,
+            checked_at: None,
+            plan_build_id: None,
+            plan_summary: None,
+            planned_at: None,
+            approval_requested_at: None,
+            approver: None,
+            comment: None,
+            decided_at: None,
+            apply_build_id: None,
+            finished_at: None,
+            error: None,
+        }
+    }
+}
+
+/// `plan-summary.json`, as the buildspec writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    pub add: u64,
+    pub change: u64,
+    pub destroy: u64,
+    #[serde(default)]
+    pub replace: u64,
+    pub no_changes: bool,
+    #[serde(default)]
+    pub resources: Vec<ResourceChange>,
+    pub plan_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: String,
+    pub actions: Vec<String>,
+}
+
+impl fmt::Display for PlanSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.no_changes {
+            return f.write_str("no changes");
+        }
+        write!(f, "+{} ~{} -{}", self.add, self.change, self.destroy)?;
+        if self.replace > 0 {
+            write!(f, " (±{} replaced)", self.replace)?;
+        }
+        Ok(())
+    }
+}
+
+/// S3 prefix of a deployment's artifacts (plan, summary) for one environment.
+pub fn plan_prefix(deployment: &str, env: &EnvironmentName) -> String {
+    format!("deployments/{deployment}/{env}/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_summary_reads_like_terraform() {
+        let mut s = PlanSummary {
+            add: 1,
+            change: 2,
+            destroy: 0,
+            replace: 0,
+            no_changes: false,
+            resources: vec![],
+            plan_sha256: "x".into(),
+        };
+        assert_eq!(s.to_string(), "+1 ~2 -0");
+        s.replace = 1;
+        assert_eq!(s.to_string(), "+1 ~2 -0 (±1 replaced)");
+        s.no_changes = true;
+        assert_eq!(s.to_string(), "no changes");
+    }
+
+    #[test]
+    fn statuses_keep_their_stored_strings() {
+        let json = |v: &dyn erased::AsJson| v.json();
+        assert_eq!(json(&StepStatus::AwaitingApproval), "\"awaiting-approval\"");
+        assert_eq!(json(&StepStatus::TimedOut), "\"timed-out\"");
+        assert_eq!(json(&DeploymentStatus::Running), "\"running\"");
+        for s in StepStatus::ALL {
+            assert_eq!(StepStatus::parse(s.as_str()), Some(*s));
+        }
+        assert!(StepStatus::Aborted.is_final());
+        assert!(!StepStatus::AwaitingApproval.is_final());
+        assert_eq!(StepStatus::from(Outcome::TimedOut), StepStatus::TimedOut);
+        assert!(!DeploymentStatus::Running.is_final());
+        assert!(DeploymentStatus::Aborted.is_final());
+    }
+
+    mod erased {
+        pub trait AsJson {
+            fn json(&self) -> String;
+        }
+        impl<T: serde::Serialize> AsJson for T {
+            fn json(&self) -> String {
+                serde_json::to_string(self).unwrap()
+            }
+        }
+    }
+}

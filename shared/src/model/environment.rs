@@ -1,0 +1,55 @@
+//! Environments: data managed with `ferry env put`, in promotion order.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{string_enum, EnvironmentName};
+
+string_enum! {
+    /// How an environment's approval gate decides.
+    pub enum ApprovalPolicy {
+        /// A person approves every plan.
+        Required = "required",
+        /// Plans without changes pass; others need a person.
+        Auto = "auto",
+        /// No gate.
+        None = "none",
+    }
+}
+
+pub const DEFAULT_APPROVAL_TIMEOUT_SECS: u64 = 24 * 3600;
+
+/// An environment: data, managed with `ferry env put`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub name: EnvironmentName,
+    /// Promotion order: a version must be live in every lower-ordered environment first.
+    pub order: u32,
+    pub approval: ApprovalPolicy,
+    /// Who may approve (IAM ARNs or names); empty means anyone who can call the approval URL.
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// The requester may not approve their own deployment.
+    #[serde(default)]
+    pub four_eyes: bool,
+    pub approval_timeout_secs: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_keep_their_stored_strings() {
+        for p in ApprovalPolicy::ALL {
+            assert_eq!(ApprovalPolicy::parse(p.as_str()), Some(*p));
+            assert_eq!(
+                serde_json::to_value(p).unwrap(),
+                serde_json::json!(p.as_str())
+            );
+        }
+        assert_eq!(ApprovalPolicy::Required.to_string(), "required");
+        assert_eq!(ApprovalPolicy::parse("sometimes"), None);
+    }
+}

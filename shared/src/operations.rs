@@ -1,0 +1,94 @@
+//! Operations on the records that more than one caller performs: the workflow's record-result
+//! function and `ferry cancel` record an environment's end the same way.
+
+use chrono::Utc;
+use tracing::{info, warn};
+
+use crate::model::{ApprovalStatus, HistoryEntry, Live, Outcome, StepStatus};
+use crate::store::{Store, StoreError};
+use crate::workflow::EnvContext;
+
+/// How one environment of a deployment ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvOutcome {
+    pub outcome: Outcome,
+    pub approver: Option<String>,
+    /// Why it did not succeed, in one line.
+    pub reason: Option<String>,
+    pub apply_build_id: Option<String>,
+}
+
+/// Records how an environment ended — live version on success, the pending approval closed on
+/// a timeout, a history line, the step — and then releases the lock `ctx.execution_arn` holds.
+/// Returns whether the lock was released (false: never taken, or taken over).
+pub async fn record_environment_outcome(
+    store: &Store,
+    ctx: &EnvContext,
+    o: &EnvOutcome,
+) -> Result<bool, StoreError> {
+    let now = Utc::now();
+    if o.outcome == Outcome::Succeeded {
+        store
+            .put_live(&Live {
+                component: ctx.component.clone(),
+                environment: ctx.environment.clone(),
+                version: ctx.version.clone(),
+                deployment_id: ctx.deployment_id.clone(),
+                deployed_at: now,
+                requester: ctx.requester.clone(),
+                approver: o.approver.clone(),
+            })
+            .await?;
+    }
+    if o.outcome == Outcome::TimedOut {
+        // The gate timed out: close the pending approval so nobody can approve it later.
+        if let Some(a) = store
+            .get_approval(&ctx.component, &ctx.deployment_id, &ctx.environment)
+            .await?
+        {
+            store
+                .decide_approval(&a, ApprovalStatus::TimedOut, "timeout", None)
+                .await?;
+        }
+    }
+    store
+        .add_history(&HistoryEntry {
+            component: ctx.component.clone(),
+            environment: ctx.environment.clone(),
+            version: ctx.version.clone(),
+            deployment_id: ctx.deployment_id.clone(),
+            outcome: o.outcome,
+            at: now,
+            requester: ctx.requester.clone(),
+            approver: o.approver.clone(),
+            reason: o.reason.clone(),
+        })
+        .await?;
+    store
+        .update_step(&ctx.deployment_id, &ctx.environment, |s| {
+            s.status = StepStatus::from(o.outcome);
+            s.finished_at = Some(now);
+            if o.apply_build_id.is_some() {
+                s.apply_build_id = o.apply_build_id.clone();
+            }
+            if o.reason.is_some() {
+                s.error = o.reason.clone();
+            }
+            if s.approver.is_none() {
+                s.approver = o.approver.clone();
+            }
+        })
+        .await?;
+    let released = store
+        .release_lock(&ctx.component, &ctx.environment, &ctx.execution_arn)
+        .await?;
+    if !released {
+        warn!(
+            deployment = %ctx.deployment_id,
+            environment = %ctx.environment,
+            "lock was not held by this execution (never taken, or taken over)"
+        );
+    }
+    info!(deployment = %ctx.deployment_id, environment = %ctx.environment, outcome = %o.outcome, released, "environment result recorded");
+    Ok(released)
+}
