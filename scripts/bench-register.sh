@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 2's measurement: S3 bytes register-release reads for a 1 GiB release zip, its wall time
+# Registration's cost: S3 bytes register-release reads for a 1 GiB release zip, its wall time
 # against a whole-object download (on s3s-fs, which serves byte ranges natively; moto reads the
 # whole object for every ranged GET), and the stripped size of its Lambda binary.
 # Installs what it needs (project venv for moto_server, s3s-fs under .tools/), idempotently.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, inside the checkout, idempotently:
-# a project venv (moto_server pinned, cargo-lambda, aws-sam-cli) and asl-validator from npm.
+# a project venv (moto_server pinned, cargo-lambda, aws-sam-cli), asl-validator from npm and
+# cargo-machete under .tools/.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -18,7 +19,7 @@ case "$tf_version" in
   *) die "terraform $tf_version found; Ferry needs >= 1.10 (S3 backend use_lockfile)";;
 esac
 
-# moto 5.2.1 runs one Step Functions execution per region (moto issue 10077); 5.2.5 is the tested pin.
+# moto 5.2.5 is the tested pin (5.2.1 ran only one Step Functions execution per region).
 want="moto[server]==5.2.5 awscli cargo-lambda aws-sam-cli"
 stamp=.venv/.ferry-setup
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
@@ -35,5 +36,9 @@ if command -v npm >/dev/null; then
   fi
 else
   die "npm not found: apt-get install -y nodejs npm (asl-validator checks the state machine)"
+fi
+# cargo-machete keeps unused dependencies out (the test command runs it).
+if [ ! -x .tools/bin/cargo-machete ]; then
+  cargo install --locked --quiet --root .tools cargo-machete@0.9.2 || die "cargo install cargo-machete failed"
 fi
 echo "setup: ok (venv: $root/.venv, terraform $tf_version)"

@@ -1,6 +1,6 @@
 //! Ferry's local mode: moto_server for S3/DynamoDB/SQS, the pump that turns bucket
-//! notifications into register-release invocations, and (from the deploy issues on) the local
-//! Step Functions engine and build runner — the same handler code as in AWS, on one machine.
+//! notifications into register-release invocations, the local Step Functions engine and the
+//! build runner — the same handler code as in AWS, on one machine.
 
 pub mod daemon;
 pub mod forwarder;

@@ -236,7 +236,7 @@ async fn approval_request(
         "headers": {"content-type": "application/json"},
         "requestContext": {
             "accountId": "123456789012",
-            "requestId": uuid_like(),
+            "requestId": ferry_shared::names::unique("local"),
             "authorizer": identity.map(|arn| serde_json::json!({"iam": {"userArn": arn, "callerId": "local"}})),
             "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "ferry"},
             "timeEpoch": chrono::Utc::now().timestamp_millis()
@@ -259,13 +259,6 @@ async fn approval_request(
         resp.body.unwrap_or_default(),
     )
         .into_response()
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{:x}",
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
-    )
 }
 
 /// Binds a loopback listener on `port`.

@@ -27,28 +27,13 @@ impl StackNames {
 
     /// Unique names, so tests sharing one moto never see each other's data.
     pub fn unique(prefix: &str) -> Self {
-        let id = uuid_like();
+        let name = ferry_shared::names::unique(prefix);
         Self {
-            bucket: format!("{prefix}-{id}"),
-            table: format!("{prefix}-{id}"),
-            queue: format!("{prefix}-{id}"),
+            bucket: name.clone(),
+            table: name.clone(),
+            queue: name,
         }
     }
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{:x}{:x}{:x}",
-        nanos & 0xffff_ffff,
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 pub struct Clients {

@@ -5,6 +5,7 @@ pub mod artifact;
 pub mod aws;
 pub mod config;
 pub mod model;
+pub mod names;
 pub mod operations;
 pub mod store;
 pub mod workflow;

@@ -194,15 +194,7 @@ pub struct TestEnv {
     pub get_bytes: GetBytes,
 }
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
+pub use ferry_shared::names::unique;
 
 impl TestEnv {
     pub async fn new() -> Self {

@@ -13,7 +13,7 @@ use ferry_codebuild::{
 const DEADLINE: Duration = Duration::from_secs(60);
 
 fn project(runner: &BuildRunner, buildspec: &str, env: &[(&str, &str)]) -> String {
-    let name = format!("p-{}", uuid::Uuid::new_v4().simple());
+    let name = ferry_shared::names::unique("p");
     runner
         .create_project(Project {
             name: name.clone(),

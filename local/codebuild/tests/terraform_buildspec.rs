@@ -52,7 +52,7 @@ impl Stack {
     async fn new() -> Stack {
         let moto = Moto::start();
         let s3 = moto.s3().await;
-        let bucket = format!("ferry-artifacts-{}", uuid::Uuid::new_v4().simple());
+        let bucket = ferry_shared::names::unique("ferry-artifacts");
         s3.create_bucket()
             .bucket(&bucket)
             .send()

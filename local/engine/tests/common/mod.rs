@@ -281,9 +281,4 @@ where
     }
 }
 
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
-}
+pub use ferry_shared::names::unique;
