@@ -19,6 +19,30 @@ pub fn table(header: &[&str]) -> Table {
     t
 }
 
+/// A list as the user asked for it: JSON, or a table with one row per item, or `empty` (a line
+/// that says what to do) when there is nothing to show.
+pub fn listing<T: Serialize>(
+    format: Format,
+    items: &[T],
+    empty: &str,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    if format == Format::Json {
+        return json(&items);
+    }
+    if items.is_empty() {
+        println!("{empty}");
+        return Ok(());
+    }
+    let mut t = table(header);
+    for item in items {
+        t.add_row(row(item));
+    }
+    println!("{t}");
+    Ok(())
+}
+
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

@@ -4,6 +4,7 @@
 pub mod artifact;
 pub mod aws;
 pub mod config;
+pub mod gate;
 pub mod model;
 pub mod names;
 pub mod operations;

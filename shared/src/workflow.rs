@@ -68,6 +68,13 @@ pub trait TaskFailure: std::error::Error {
     }
 }
 
+/// Handlers that answer every request themselves (the approval function's HTTP responses).
+impl TaskFailure for std::convert::Infallible {
+    fn error_type(&self) -> &'static str {
+        match *self {}
+    }
+}
+
 impl TaskFailure for WorkflowError {
     fn error_type(&self) -> &'static str {
         WorkflowError::error_type(self)

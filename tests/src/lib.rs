@@ -155,6 +155,16 @@ impl GetBytes {
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
+
+    /// An S3 client on `sdk` (path-style, for local endpoints) whose GetObject bytes this counts.
+    pub fn s3_client(&self, sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk)
+                .force_path_style(true)
+                .interceptor(self.clone())
+                .build(),
+        )
+    }
 }
 
 impl Intercept for GetBytes {
@@ -202,12 +212,7 @@ impl TestEnv {
         let endpoint = moto().to_owned();
         let sdk = ferry_shared::aws::local_sdk_config(&endpoint).await;
         let get_bytes = GetBytes::default();
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(true)
-                .interceptor(get_bytes.clone())
-                .build(),
-        );
+        let s3 = get_bytes.s3_client(&sdk);
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let bucket = unique("bucket");
         let table = unique("table");

@@ -207,22 +207,19 @@ pub async fn follow(
                 continue;
             }
             seen.push(key);
+            let plan = s
+                .plan_summary
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             let detail = match s.status {
                 StepStatus::AwaitingApproval => format!(
-                    "plan {} — approve with `ferry approve {id} --env {}`",
-                    s.plan_summary
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
+                    "plan {plan} — approve with `ferry approve {id} --env {}`",
                     s.environment
                 ),
                 StepStatus::Approved => format!(
-                    "plan {} approved by {}",
-                    s.plan_summary
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    s.approver.clone().unwrap_or_default()
+                    "plan {plan} approved by {}",
+                    s.approver.as_deref().unwrap_or_default()
                 ),
                 StepStatus::Succeeded => "applied".into(),
                 _ => s.error.clone().unwrap_or_default(),

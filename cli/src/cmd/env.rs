@@ -107,37 +107,31 @@ async fn env_put(store: &Store, put: PutArgs, timeout: Duration, format: Format)
 
 async fn env_list(store: &Store, format: Format) -> Result<()> {
     let envs = store.list_environments().await?;
-    if format == Format::Json {
-        return output::json(&envs);
-    }
-    if envs.is_empty() {
-        println!(
-            "no environments: create one with `ferry env put <name> --order 1 --approval none`"
-        );
-        return Ok(());
-    }
-    let mut t = output::table(&[
-        "ORDER",
-        "ENVIRONMENT",
-        "APPROVAL",
-        "APPROVERS",
-        "FOUR EYES",
-        "TIMEOUT",
-    ]);
-    for e in envs {
-        t.add_row(vec![
-            e.order.to_string(),
-            e.name.to_string(),
-            e.approval.to_string(),
-            if e.approvers.is_empty() {
-                "anyone".into()
-            } else {
-                e.approvers.join(", ")
-            },
-            if e.four_eyes { "yes" } else { "no" }.into(),
-            format_secs(e.approval_timeout_secs),
-        ]);
-    }
-    println!("{t}");
-    Ok(())
+    output::listing(
+        format,
+        &envs,
+        "no environments: create one with `ferry env put <name> --order 1 --approval none`",
+        &[
+            "ORDER",
+            "ENVIRONMENT",
+            "APPROVAL",
+            "APPROVERS",
+            "FOUR EYES",
+            "TIMEOUT",
+        ],
+        |e| {
+            vec![
+                e.order.to_string(),
+                e.name.to_string(),
+                e.approval.to_string(),
+                if e.approvers.is_empty() {
+                    "anyone".into()
+                } else {
+                    e.approvers.join(", ")
+                },
+                if e.four_eyes { "yes" } else { "no" }.into(),
+                format_secs(e.approval_timeout_secs),
+            ]
+        },
+    )
 }

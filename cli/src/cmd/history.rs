@@ -36,35 +36,31 @@ async fn history(
     format: Format,
 ) -> Result<()> {
     let entries = store.list_history(c, env).await?;
-    if format == Format::Json {
-        return output::json(&entries);
-    }
-    if entries.is_empty() {
-        println!("no deployments of {c} yet");
-        return Ok(());
-    }
-    let mut t = output::table(&[
-        "WHEN",
-        "ENVIRONMENT",
-        "VERSION",
-        "OUTCOME",
-        "REQUESTED BY",
-        "APPROVED BY",
-        "DEPLOYMENT",
-        "REASON",
-    ]);
-    for h in entries {
-        t.add_row(vec![
-            output::time(&h.at),
-            h.environment.to_string(),
-            h.version.to_string(),
-            h.outcome.to_string(),
-            h.requester,
-            h.approver.unwrap_or_default(),
-            h.deployment_id,
-            h.reason.unwrap_or_default(),
-        ]);
-    }
-    println!("{t}");
-    Ok(())
+    output::listing(
+        format,
+        &entries,
+        &format!("no deployments of {c} yet"),
+        &[
+            "WHEN",
+            "ENVIRONMENT",
+            "VERSION",
+            "OUTCOME",
+            "REQUESTED BY",
+            "APPROVED BY",
+            "DEPLOYMENT",
+            "REASON",
+        ],
+        |h| {
+            vec![
+                output::time(&h.at),
+                h.environment.to_string(),
+                h.version.to_string(),
+                h.outcome.to_string(),
+                h.requester.clone(),
+                h.approver.clone().unwrap_or_default(),
+                h.deployment_id.clone(),
+                h.reason.clone().unwrap_or_default(),
+            ]
+        },
+    )
 }

@@ -8,9 +8,10 @@ use aws_lambda_events::lambda_function_urls::{
 };
 use base64::Engine as _;
 use chrono::Utc;
+use ferry_shared::gate::{self, GateError};
 use ferry_shared::model::{
     Approval, ApprovalStatus, Decision, DecisionRequest, DecisionResponse, Environment, StepStatus,
-    Verdict, REJECTED_ERROR,
+    Verdict,
 };
 use ferry_shared::store::{Store, StoreError};
 use serde::Serialize;
@@ -184,39 +185,27 @@ pub async fn decide(
     let summary = approval.plan_summary.to_string();
     let completed = match req.decision {
         Verdict::Approve => {
-            let output = serde_json::to_string(&Decision {
+            let decision = Decision {
                 decision: status,
                 approver: identity.to_owned(),
                 comment: comment.map(str::to_owned),
                 plan_sha256: approval.plan_sha256.clone(),
                 plan_summary: summary.clone(),
-            })
-            .map_err(|e| ApproveError::Sfn(e.to_string()))?;
-            deps.sfn
-                .send_task_success()
-                .task_token(approval.task_token.expose())
-                .output(output)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sfn_error)
+            };
+            gate::send_decision(&deps.sfn, &approval.task_token, &decision).await
         }
         Verdict::Reject => {
             let cause = format!(
                 "rejected by {identity}{}",
                 comment.map(|c| format!(": {c}")).unwrap_or_default()
             );
-            deps.sfn
-                .send_task_failure()
-                .task_token(approval.task_token.expose())
-                .error(REJECTED_ERROR)
-                .cause(cause)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(sfn_error)
+            gate::send_rejection(&deps.sfn, &approval.task_token, &cause).await
         }
-    };
+    }
+    .map_err(|e| match e {
+        GateError::Gone => ApproveError::Conflict(e.to_string()),
+        GateError::Sfn { .. } => ApproveError::Sfn(e.to_string()),
+    });
     if let Err(e) = completed {
         warn!(error = %e, "the gate did not accept the decision");
         return Err(e);
@@ -230,27 +219,6 @@ pub async fn decide(
         comment: comment.map(str::to_owned),
         plan_summary: summary,
     })
-}
-
-/// A gate that is no longer waiting (timed out, stopped, completed) is the caller's conflict;
-/// anything else is a fault.
-fn sfn_error<E>(
-    e: aws_sdk_sfn::error::SdkError<E, aws_sdk_sfn::config::http::HttpResponse>,
-) -> ApproveError
-where
-    E: aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let gone = e
-        .as_service_error()
-        .and_then(|s| s.code())
-        .is_some_and(|c| matches!(c, "TaskTimedOut" | "TaskDoesNotExist" | "InvalidToken"));
-    if gone {
-        ApproveError::Conflict(
-            "the workflow is no longer waiting for this approval (timed out or stopped)".into(),
-        )
-    } else {
-        ApproveError::Sfn(aws_sdk_sfn::error::DisplayErrorContext(e).to_string())
-    }
 }
 
 fn respond(status: i64, body: &impl Serialize) -> LambdaFunctionUrlResponse {

@@ -5,23 +5,9 @@
 
 use aws_lambda_events::s3::S3Event;
 use ferry_shared::{aws, config, store::Store};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
 use register_release::{handle, Deps};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    let sdk = ferry_lambda::cold_start(config::json_logs()).await;
-    let deps = Deps {
-        s3: aws::s3_client(&sdk),
-        store: Store::new(aws::dynamodb_client(&sdk), config::table_from_env()?),
-    };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<S3Event>| {
-        let deps = &deps;
-        async move {
-            handle(deps, event.payload)
-                .await
-                .map_err(ferry_lambda::diagnostic)
-        }
-    }))
-    .await
-}
+ferry_lambda::main!(S3Event, handle, config::json_logs(), |sdk| Deps {
+    s3: aws::s3_client(sdk),
+    store: Store::new(aws::dynamodb_client(sdk), config::table_from_env()?),
+});

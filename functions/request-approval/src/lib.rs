@@ -5,6 +5,7 @@
 //! the approval function, never with SendTaskSuccess themselves.
 
 use chrono::{Duration, Utc};
+use ferry_shared::gate::{self, GateError};
 use ferry_shared::model::{
     plan_prefix, Approval, ApprovalPolicy, ApprovalStatus, Decision, PlanSummary, StepStatus,
     TaskToken,
@@ -134,15 +135,15 @@ pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, Workflo
             plan_sha256: plan.plan_sha256.clone(),
             plan_summary: plan.to_string(),
         };
-        let output = serde_json::to_string(&decision)
-            .map_err(|e| WorkflowError::InvalidInput(e.to_string()))?;
-        deps.sfn
-            .send_task_success()
-            .task_token(input.task_token.expose())
-            .output(output)
-            .send()
+        gate::send_decision(&deps.sfn, &input.task_token, &decision)
             .await
-            .map_err(|e| WorkflowError::aws("states:SendTaskSuccess", e))?;
+            .map_err(|e| WorkflowError::Aws {
+                service: "states:SendTaskSuccess",
+                message: match e {
+                    GateError::Sfn { message, .. } => message,
+                    gone @ GateError::Gone => gone.to_string(),
+                },
+            })?;
         info!(rule, plan = %plan, "approved by policy");
         return Ok(GateOutput {
             status: ApprovalStatus::Approved,

@@ -4,28 +4,16 @@
 #![recursion_limit = "256"]
 
 use ferry_shared::{aws, config, store::Store};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
 use request_approval::{handle, Deps, GateInput};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    let sdk = ferry_lambda::cold_start(config::json_logs()).await;
+ferry_lambda::main!(GateInput, handle, config::json_logs(), |sdk| {
     let cfg = config::Config::from_env()?;
-    let deps = Deps {
-        store: Store::new(aws::dynamodb_client(&sdk), cfg.table),
-        s3: aws::s3_client(&sdk),
+    Deps {
+        store: Store::new(aws::dynamodb_client(sdk), cfg.table),
+        s3: aws::s3_client(sdk),
         bucket: cfg.artifact_bucket,
-        sns: aws_sdk_sns::Client::new(&sdk),
+        sns: aws_sdk_sns::Client::new(sdk),
         topic_arn: config::topic_arn_from_env()?,
-        sfn: aws_sdk_sfn::Client::new(&sdk),
-    };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<GateInput>| {
-        let deps = &deps;
-        async move {
-            handle(deps, event.payload)
-                .await
-                .map_err(ferry_lambda::diagnostic)
-        }
-    }))
-    .await
-}
+        sfn: aws_sdk_sfn::Client::new(sdk),
+    }
+});

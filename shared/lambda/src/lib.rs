@@ -13,6 +13,55 @@ pub async fn cold_start(json_logs: bool) -> aws_config::SdkConfig {
     aws::sdk_config().await
 }
 
+/// Serves `handler(&deps, payload)` for events of type `$event` until the runtime stops:
+/// `ferry_lambda::serve!(deps, handle, EnvContext)`. A macro, so each function's handler keeps
+/// its plain `async fn handle(&Deps, Input)` shape without boxing its future.
+#[macro_export]
+macro_rules! serve {
+    ($deps:ident, $handler:path, $event:ty) => {
+        $crate::__private::lambda_runtime::run($crate::__private::lambda_runtime::service_fn(
+            |event: $crate::__private::lambda_runtime::LambdaEvent<$event>| {
+                let deps = &$deps;
+                async move {
+                    $handler(deps, event.payload)
+                        .await
+                        .map_err($crate::diagnostic)
+                }
+            },
+        ))
+        .await
+    };
+}
+
+/// A function's whole `main`: cold start, its dependencies built from the SDK configuration,
+/// then [`serve!`]. The caller passes `config::json_logs()` and reads its resource names in
+/// `$deps`, so each `main.rs` shows every variable it reads.
+///
+/// `ferry_lambda::main!(EnvContext, handle, config::json_logs(), |sdk| Deps { … });`
+#[macro_export]
+macro_rules! main {
+    ($event:ty, $handler:path, $json_logs:expr, |$sdk:ident| $deps:expr) => {
+        fn main() -> Result<(), $crate::__private::lambda_runtime::Error> {
+            $crate::__private::tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(async {
+                    let sdk_config = $crate::cold_start($json_logs).await;
+                    let $sdk = &sdk_config;
+                    let deps = $deps;
+                    $crate::serve!(deps, $handler, $event)
+                })
+        }
+    };
+}
+
+/// What the macros expand to, so function crates need no direct dependency on these.
+#[doc(hidden)]
+pub mod __private {
+    pub use lambda_runtime;
+    pub use tokio;
+}
+
 /// A Ferry error as Lambda reports it: `errorType` is the name the state machine matches.
 pub fn diagnostic<E: TaskFailure>(e: E) -> Diagnostic {
     Diagnostic {

@@ -32,8 +32,8 @@ impl TaskToken {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-    /// The token itself, for SendTaskSuccess/SendTaskFailure only.
-    pub fn expose(&self) -> &str {
+    /// The token itself, for SendTaskSuccess/SendTaskFailure only (`crate::gate`).
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -52,6 +52,7 @@ impl fmt::Display for TaskToken {
 
 /// A pending or decided approval. The task token is stored so the approval function can
 /// complete the gate; it is never logged nor returned to users.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Approval {
     pub deployment_id: String,
@@ -66,11 +67,8 @@ pub struct Approval {
     pub expires_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "TaskToken::is_empty", default)]
     pub task_token: TaskToken,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<DateTime<Utc>>,
 }
 

@@ -60,6 +60,7 @@ impl From<Outcome> for StepStatus {
 }
 
 /// A deployment request: one execution of the deploy workflow.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
     pub id: String,
@@ -67,43 +68,30 @@ pub struct Deployment {
     pub version: Version,
     pub targets: Vec<EnvironmentName>,
     pub requester: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub override_reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
     pub status: DeploymentStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 /// What happened to one environment within a deployment; filled in as the workflow goes.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub environment: EnvironmentName,
     pub status: StepStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checked_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_build_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_summary: Option<PlanSummary>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_requested_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approver: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apply_build_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

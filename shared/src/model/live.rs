@@ -17,6 +17,7 @@ string_enum! {
 }
 
 /// What runs where.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Live {
     pub component: ComponentName,
@@ -25,11 +26,11 @@ pub struct Live {
     pub deployment_id: String,
     pub deployed_at: DateTime<Utc>,
     pub requester: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approver: Option<String>,
 }
 
 /// One line of a component's history in an environment.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub component: ComponentName,
@@ -39,9 +40,7 @@ pub struct HistoryEntry {
     pub outcome: Outcome,
     pub at: DateTime<Utc>,
     pub requester: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approver: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 

@@ -34,74 +34,58 @@ fn is_slug(s: &str, max: usize) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-/// A component name: lowercase `[a-z0-9-]`, 1–64 characters.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ComponentName(String);
+/// A lowercase `[a-z0-9-]` name of bounded length, parsed once: `slug_name!(Type, max, error)`.
+macro_rules! slug_name {
+    ($(#[$meta:meta])* $name:ident, $max:literal, $err:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
 
-impl ComponentName {
-    pub fn parse(s: &str) -> Result<Self, ParseError> {
-        if is_slug(s, 64) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(ParseError::Component(s.to_owned()))
+        impl $name {
+            pub fn parse(s: &str) -> Result<Self, ParseError> {
+                if is_slug(s, $max) {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(ParseError::$err(s.to_owned()))
+                }
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
         }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
-impl TryFrom<String> for ComponentName {
-    type Error = ParseError;
-    fn try_from(s: String) -> Result<Self, ParseError> {
-        Self::parse(&s)
-    }
-}
-impl From<ComponentName> for String {
-    fn from(c: ComponentName) -> String {
-        c.0
-    }
-}
-impl fmt::Display for ComponentName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An environment name (staging, prod, …): lowercase `[a-z0-9-]`, 1–32 characters.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct EnvironmentName(String);
-
-impl EnvironmentName {
-    pub fn parse(s: &str) -> Result<Self, ParseError> {
-        if is_slug(s, 32) {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(ParseError::Environment(s.to_owned()))
+        impl TryFrom<String> for $name {
+            type Error = ParseError;
+            fn try_from(s: String) -> Result<Self, ParseError> {
+                Self::parse(&s)
+            }
         }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+        impl From<$name> for String {
+            fn from(c: $name) -> String {
+                c.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
 }
-impl TryFrom<String> for EnvironmentName {
-    type Error = ParseError;
-    fn try_from(s: String) -> Result<Self, ParseError> {
-        Self::parse(&s)
-    }
-}
-impl From<EnvironmentName> for String {
-    fn from(c: EnvironmentName) -> String {
-        c.0
-    }
-}
-impl fmt::Display for EnvironmentName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+
+slug_name!(
+    /// A component name: lowercase `[a-z0-9-]`, 1–64 characters.
+    ComponentName,
+    64,
+    Component
+);
+slug_name!(
+    /// An environment name (staging, prod, …): lowercase `[a-z0-9-]`, 1–32 characters.
+    EnvironmentName,
+    32,
+    Environment
+);
 
 /// A semantic version. Ordering is semver precedence: 1.10.0 > 1.9.0, 1.0.0-rc.1 < 1.0.0.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -191,19 +175,16 @@ pub enum ManifestError {
 }
 
 /// `ferry.json`, the release manifest at the zip's root.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub schema_version: u32,
     pub component: ComponentName,
     pub version: Version,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
     /// Directory of the Terraform root module inside the zip; "." when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terraform_dir: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Value>,
 }
 
@@ -288,6 +269,7 @@ string_enum! {
 }
 
 /// A recorded refusal to register an upload, kept so users can see why.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rejection {
     /// The component segment of the key (raw: the key itself may be what was wrong).
@@ -297,7 +279,6 @@ pub struct Rejection {
     pub kind: RejectionKind,
     pub reason: String,
     pub rejected_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
 }
 

@@ -15,22 +15,13 @@ impl Store {
     /// Takes the component+environment lock for `lock.owner`; re-entrant for the same owner.
     #[instrument(skip(self))]
     pub async fn acquire_lock(&self, lock: &Lock) -> Result<LockAttempt, StoreError> {
-        let (pk, sk) = lock_key(&lock.component, &lock.environment);
-        let item = self.keyed(pk.clone(), sk.clone(), "lock", lock)?;
-        let res = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_values(":me", AttributeValue::S(lock.owner.clone()))
-            .send()
-            .await;
-        if self.conditional("PutItem", res)? {
+        if self
+            .put_lock(lock, "attribute_not_exists(pk) OR #o = :owner", &lock.owner)
+            .await?
+        {
             return Ok(LockAttempt::Acquired);
         }
-        match self.get_as::<Lock>(&pk, &sk).await? {
+        match self.get_lock(&lock.component, &lock.environment).await? {
             Some(holder) => Ok(LockAttempt::HeldBy(holder)),
             // Released in between: try again.
             None => Box::pin(self.acquire_lock(lock)).await,
@@ -40,6 +31,16 @@ impl Store {
     /// Replaces a lock held by `stale_owner` (an execution that is no longer running).
     #[instrument(skip(self))]
     pub async fn take_over_lock(&self, lock: &Lock, stale_owner: &str) -> Result<bool, StoreError> {
+        self.put_lock(lock, "#o = :owner", stale_owner).await
+    }
+
+    /// Writes `lock` if `condition` holds, with `:owner` bound to `owner`; whether it did.
+    async fn put_lock(
+        &self,
+        lock: &Lock,
+        condition: &str,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
         let (pk, sk) = lock_key(&lock.component, &lock.environment);
         let item = self.keyed(pk, sk, "lock", lock)?;
         let res = self
@@ -47,9 +48,9 @@ impl Store {
             .put_item()
             .table_name(self.table())
             .set_item(Some(item))
-            .condition_expression("#o = :stale")
+            .condition_expression(condition)
             .expression_attribute_names("#o", "owner")
-            .expression_attribute_values(":stale", AttributeValue::S(stale_owner.into()))
+            .expression_attribute_values(":owner", AttributeValue::S(owner.into()))
             .send()
             .await;
         self.conditional("PutItem", res)

@@ -187,12 +187,7 @@ impl Target {
     async fn new(name: &'static str, s3_endpoint: &str, dynamodb_endpoint: &str) -> Result<Self> {
         let sdk = ferry_shared::aws::local_sdk_config(s3_endpoint).await;
         let get_bytes = GetBytes::default();
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(true)
-                .interceptor(get_bytes.clone())
-                .build(),
-        );
+        let s3 = get_bytes.s3_client(&sdk);
         let plain = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&sdk)
                 .force_path_style(true)

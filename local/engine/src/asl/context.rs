@@ -52,3 +52,33 @@ impl Context<'_> {
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
+
+/// A context for unit tests of paths and templates.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{Context, ExecutionContext};
+    use serde_json::json;
+
+    pub fn exec() -> ExecutionContext {
+        ExecutionContext {
+            id: "arn:exec".into(),
+            name: "e".into(),
+            input: json!({}),
+            start_time: "2024-01-01T00:00:00.000Z".into(),
+            role_arn: "r".into(),
+            state_machine_id: "arn:sm".into(),
+            state_machine_name: "sm".into(),
+        }
+    }
+
+    pub fn ctx(e: &ExecutionContext) -> Context<'_> {
+        Context {
+            execution: e,
+            state_name: "S",
+            entered_time: "t",
+            retry_count: 0,
+            task_token: Some("tok"),
+            map_item: None,
+        }
+    }
+}

@@ -113,31 +113,8 @@ impl Template {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asl::context::ExecutionContext;
+    use crate::asl::context::fixtures::{ctx, exec};
     use serde_json::json;
-
-    fn exec() -> ExecutionContext {
-        ExecutionContext {
-            id: "arn:exec".into(),
-            name: "e".into(),
-            input: json!({}),
-            start_time: "2024-01-01T00:00:00.000Z".into(),
-            role_arn: "r".into(),
-            state_machine_id: "arn:sm".into(),
-            state_machine_name: "sm".into(),
-        }
-    }
-
-    fn ctx(e: &ExecutionContext) -> Context<'_> {
-        Context {
-            execution: e,
-            state_name: "S",
-            entered_time: "t",
-            retry_count: 0,
-            task_token: Some("tok"),
-            map_item: None,
-        }
-    }
 
     #[test]
     fn templates() {
