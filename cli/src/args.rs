@@ -23,14 +23,6 @@ pub struct Resources {
     pub bucket: Option<String>,
 }
 
-/// How to reach the deploy workflow.
-#[derive(Debug, Clone, Args)]
-pub struct Workflow {
-    /// The deploy state machine (the stack's StateMachineArn output) [default: from --stack].
-    #[arg(long, env = "FERRY_STATE_MACHINE_ARN", hide_env_values = true)]
-    pub state_machine: Option<String>,
-}
-
 /// Who is acting. In AWS it is the caller's IAM identity; `--as` exists only in local mode.
 #[derive(Debug, Clone, Args)]
 pub struct Actor {
@@ -54,9 +46,18 @@ impl Actor {
             (Some(_), false) => anyhow::bail!(
                 "--as is only available in local mode (FERRY_LOCAL=1); in AWS your IAM identity is used"
             ),
-            (Some(u), true) => Ok(Some(u.clone())),
-            (None, true) => Ok(Some(ferry_shared::config::os_user())),
+            (Some(u), true) => local_user(u).map(Some),
+            (None, true) => local_user(&ferry_shared::config::os_user()).map(Some),
             (None, false) => Ok(None),
         }
     }
+}
+
+/// A local user name as identities use it, checked so it can never pass for another principal.
+fn local_user(name: &str) -> Result<String> {
+    anyhow::ensure!(
+        ferry_shared::identity::valid_local_name(name),
+        "invalid local user name {name:?}: use letters, digits and . _ - @ + (no / or :)"
+    );
+    Ok(name.to_owned())
 }

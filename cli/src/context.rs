@@ -9,6 +9,7 @@ use aws_config::SdkConfig;
 use ferry_shared::store::Store;
 use tokio::sync::OnceCell;
 
+use crate::api_client::Caller;
 use crate::args::Actor;
 use crate::output::Format;
 use crate::stack::{self, Resource};
@@ -100,7 +101,17 @@ impl Context {
         aws_sdk_sfn::Client::new(self.sdk().await)
     }
 
-    /// Who is acting: the local user in local mode, else the caller's IAM ARN.
+    /// Who is calling the Ferry API: the local user in local mode, else whoever the SDK's
+    /// credentials belong to (the API reads the identity from the signature, never from us).
+    pub async fn caller(&self, actor: &Actor) -> Result<Caller> {
+        Ok(match actor.local_name()? {
+            Some(name) => Caller::Local(name),
+            None => Caller::Aws(Box::new(self.sdk().await.clone())),
+        })
+    }
+
+    /// Who is acting, as records name them: the local user in local mode, else the caller's
+    /// IAM ARN.
     pub async fn requester(&self, actor: &Actor) -> Result<String> {
         if let Some(name) = actor.local_name()? {
             return Ok(format!("local:{name}"));

@@ -1,6 +1,6 @@
 //! `ferry`: release, deploy and inspect Terraform-managed components.
 
-mod approval_client;
+mod api_client;
 mod args;
 mod cli;
 mod cmd;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ferry_shared::model::{ComponentName, EnvironmentName, Version};
+use ferry_shared::model::{ComponentName, EnvironmentName, Version, VersionSpec};
 
 pub fn component(s: &str) -> Result<ComponentName, String> {
     ComponentName::parse(s).map_err(|e| e.to_string())
@@ -16,20 +16,23 @@ pub fn version(s: &str) -> Result<Version, String> {
     Version::parse(s).map_err(|e| e.to_string())
 }
 
-/// A version to deploy: an exact one, or the newest registered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VersionSpec {
-    Latest,
-    Exact(Version),
+/// A version to deploy: an exact one, or `latest`.
+pub fn version_spec(s: &str) -> Result<VersionSpec, String> {
+    VersionSpec::parse(s).map_err(|e| e.to_string())
 }
 
-pub fn version_spec(s: &str) -> Result<VersionSpec, String> {
-    if s == "latest" {
-        Ok(VersionSpec::Latest)
-    } else {
-        version(s).map(VersionSpec::Exact)
+/// A decision's comment, within what a decision keeps.
+pub fn comment(s: &str) -> Result<String, String> {
+    let max = ferry_shared::model::MAX_COMMENT_BYTES;
+    if s.len() > max {
+        return Err(format!("the comment is {} bytes; at most {max}", s.len()));
     }
+    Ok(s.to_owned())
 }
+
+/// The longest approval timeout or wait: a Step Functions standard execution lasts at most a
+/// year, so nothing Ferry waits for can take longer.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A positive duration: "90s", "15m", "24h", "2d", "1h 30m" (humantime) or plain seconds.
 pub fn duration(s: &str) -> Result<Duration, String> {
@@ -41,6 +44,11 @@ pub fn duration(s: &str) -> Result<Duration, String> {
     };
     if d.is_zero() {
         return Err("a duration must be positive".into());
+    }
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{s} is longer than a year, the longest a Step Functions execution runs"
+        ));
     }
     Ok(d)
 }
@@ -71,6 +79,10 @@ mod tests {
         assert!(duration("0s").is_err());
         assert!(duration("0").is_err());
         assert!(duration("soon").is_err());
+        assert!(duration("366d").unwrap_err().contains("longer than a year"));
+        assert!(duration("99999999999999999999d").is_err());
+        assert!(duration("18446744073709551615").is_err());
+        assert_eq!(secs("365d").unwrap(), 365 * 86400);
         assert_eq!(format_secs(86400), "1d");
         assert_eq!(format_secs(90), "90s");
     }

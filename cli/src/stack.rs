@@ -10,16 +10,14 @@ use anyhow::{Context, Result};
 pub enum Resource {
     Table,
     Bucket,
-    StateMachine,
     ApprovalUrl,
     DefaultApprovalTimeout,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 5] = [
+    pub const ALL: [Resource; 4] = [
         Resource::Table,
         Resource::Bucket,
-        Resource::StateMachine,
         Resource::ApprovalUrl,
         Resource::DefaultApprovalTimeout,
     ];
@@ -28,7 +26,6 @@ impl Resource {
         match self {
             Self::Table => "TableName",
             Self::Bucket => "ArtifactBucketName",
-            Self::StateMachine => "StateMachineArn",
             Self::ApprovalUrl => "ApprovalUrl",
             Self::DefaultApprovalTimeout => "DefaultApprovalTimeoutSeconds",
         }
@@ -38,7 +35,6 @@ impl Resource {
         match self {
             Self::Table => "FERRY_TABLE",
             Self::Bucket => "FERRY_ARTIFACT_BUCKET",
-            Self::StateMachine => "FERRY_STATE_MACHINE_ARN",
             Self::ApprovalUrl => "FERRY_APPROVAL_URL",
             Self::DefaultApprovalTimeout => "FERRY_DEFAULT_APPROVAL_TIMEOUT",
         }
@@ -48,7 +44,6 @@ impl Resource {
         match self {
             Self::Table => "--table",
             Self::Bucket => "--bucket",
-            Self::StateMachine => "--state-machine",
             Self::ApprovalUrl => "--approval-url",
             Self::DefaultApprovalTimeout => "--timeout",
         }
@@ -59,7 +54,6 @@ impl Resource {
         match self {
             Self::Table => "Ferry's DynamoDB table",
             Self::Bucket => "Ferry's artifact bucket",
-            Self::StateMachine => "the deploy state machine",
             Self::ApprovalUrl => "the approval function's URL",
             Self::DefaultApprovalTimeout => "the default approval timeout",
         }

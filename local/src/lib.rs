@@ -157,6 +157,7 @@ impl LocalStack {
         let approval = services::approval_router(approve::Deps {
             store: ferry_shared::store::Store::new(clients.dynamodb.clone(), &names.table),
             sfn,
+            state_machine_arn: machine.arn.clone(),
         });
         let token = shutdown.clone();
         tasks.push(tokio::spawn(async move {

@@ -216,29 +216,31 @@ pub fn attach_builds(engine: &Engine, runner: ferry_codebuild::BuildRunner) {
 pub fn approval_router(deps: approve::Deps) -> axum::Router {
     axum::Router::new()
         .route("/", axum::routing::post(approval_request))
+        .route("/{*path}", axum::routing::post(approval_request))
         .with_state(Arc::new(deps))
 }
 
 async fn approval_request(
     State(deps): State<Arc<approve::Deps>>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
     let identity = headers
         .get(LOCAL_IDENTITY_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty())
+        .filter(|s| ferry_shared::identity::valid_local_name(s))
         .map(|s| format!("local:{s}"));
     let event = serde_json::json!({
         "version": "2.0",
-        "rawPath": "/",
+        "rawPath": uri.path(),
         "rawQueryString": "",
         "headers": {"content-type": "application/json"},
         "requestContext": {
             "accountId": "123456789012",
             "requestId": ferry_shared::names::unique("local"),
             "authorizer": identity.map(|arn| serde_json::json!({"iam": {"userArn": arn, "callerId": "local"}})),
-            "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "ferry"},
+            "http": {"method": "POST", "path": uri.path(), "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "ferry"},
             "timeEpoch": chrono::Utc::now().timestamp_millis()
         },
         "body": String::from_utf8_lossy(&body),

@@ -90,6 +90,11 @@ pub fn topic_arn_from_env() -> Result<String, ConfigError> {
     var("FERRY_TOPIC_ARN")
 }
 
+/// The deploy state machine the Ferry API starts deployments on.
+pub fn state_machine_from_env() -> Result<String, ConfigError> {
+    var("FERRY_STATE_MACHINE_ARN")
+}
+
 /// The OS user name, for local mode's identities.
 pub fn os_user() -> String {
     optional("USER")

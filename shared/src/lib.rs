@@ -5,6 +5,7 @@ pub mod artifact;
 pub mod aws;
 pub mod config;
 pub mod gate;
+pub mod identity;
 pub mod model;
 pub mod names;
 pub mod operations;

@@ -26,6 +26,11 @@ pub enum WorkflowError {
     },
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    #[error("execution {execution} is not one Ferry recorded for deployment {deployment} (deployments are requested through the Ferry API, which records the requester)")]
+    UnrecordedRequest {
+        deployment: String,
+        execution: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -46,6 +51,7 @@ impl WorkflowError {
             Self::PromotionRefused(_) => "Ferry.PromotionRefused",
             Self::LockHeld { .. } => "Ferry.LockHeld",
             Self::InvalidInput(_) => "Ferry.InvalidInput",
+            Self::UnrecordedRequest { .. } => "Ferry.UnrecordedRequest",
             Self::Store(_) | Self::S3(_) | Self::Aws { .. } => "Ferry.Transient",
         }
     }

@@ -62,6 +62,32 @@ impl Stack {
         panic!("ferry local up failed five times; last error: {last}");
     }
 
+    /// `ferry deploy ARGS…`, insisting it starts; returns the deployment id.
+    pub fn deploy(&self, args: &[&str]) -> String {
+        let mut all = vec!["deploy"];
+        all.extend(args);
+        self.ok(&all).trim().to_owned()
+    }
+
+    /// The approval record of one environment of a deployment, as stored.
+    pub async fn approval(
+        &self,
+        component: &str,
+        deployment: &str,
+        env: &str,
+    ) -> Option<ferry_shared::model::Approval> {
+        use ferry_shared::model::{ComponentName, EnvironmentName};
+        self.store()
+            .await
+            .get_approval(
+                &ComponentName::parse(component).expect("component"),
+                deployment,
+                &EnvironmentName::parse(env).expect("env"),
+            )
+            .await
+            .expect("reading the approval")
+    }
+
     pub fn var(&self, name: &str) -> Option<&str> {
         self.env
             .iter()

@@ -116,7 +116,9 @@ async fn zip64_with_manifest_last_reads_the_central_directory() {
 #[tokio::test]
 async fn large_zip_reads_a_small_bounded_number_of_bytes() {
     let env = TestEnv::new().await;
-    // 200 MiB: ferry.json first, then a generated (not committed) stored payload.
+    // 200 MiB laid out as `ferry package` writes it: ferry.json first, then a generated (not
+    // committed) stored payload and 2,000 modules, so the central directory (read whole, to
+    // refuse duplicate names) outgrows the 64 KiB tail and costs one more ranged read.
     let m = manifest("large", "1.0.0");
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::with_capacity(210 << 20)));
     zips::write_entries(&mut w, &[("ferry.json", &m)], Deflated);
@@ -125,6 +127,11 @@ async fn large_zip_reads_a_small_bounded_number_of_bytes() {
         .collect();
     zips::write_entries(&mut w, &[("payload.bin", &payload)], Stored);
     drop(payload);
+    let modules: Vec<String> = (0..2000)
+        .map(|i| format!("modules/module-{i:04}/main.tf"))
+        .collect();
+    let entries: Vec<(&str, &[u8])> = modules.iter().map(|n| (n.as_str(), MAIN_TF)).collect();
+    zips::write_entries(&mut w, &entries, Deflated);
     let bytes = w.finish().unwrap().into_inner();
     let size = bytes.len() as u64;
     assert!(size > 200 << 20);
@@ -134,6 +141,7 @@ async fn large_zip_reads_a_small_bounded_number_of_bytes() {
     let out = env.register(key).await;
     let read = env.get_bytes.get() - before;
     assert_eq!(out.outcome, OutcomeKind::Registered);
+    eprintln!("registration read {read} bytes of a {size}-byte zip");
     assert!(read <= 256 * 1024, "read {read} bytes of a {size}-byte zip");
     assert_eq!(
         out.bytes_read, read,
@@ -267,6 +275,41 @@ async fn bad_uploads_become_rejection_records() {
         "SHA-256",
     )
     .await;
+}
+
+#[tokio::test]
+async fn duplicate_entries_are_rejected() {
+    let env = TestEnv::new().await;
+    // unzip takes the last ferry.json (9.9.9); registration used to take the first (2.0.8).
+    let key = "releases/dup/2.0.8.zip";
+    let zip = zips::duplicate_manifests(&manifest("dup", "2.0.8"), &manifest("dup", "9.9.9"));
+    env.put_zip(key, zip).await;
+    assert_rejected(&env, key, RejectionKind::DuplicateEntry, "more than once").await;
+}
+
+#[tokio::test]
+async fn a_ghost_local_header_is_rejected_as_inconsistent() {
+    let env = TestEnv::new().await;
+    let key = "releases/ghost/9.9.9.zip";
+    let zip = zips::ghost_manifest(&manifest("ghost", "2.0.8"), &manifest("ghost", "9.9.9"));
+    env.put_zip(key, zip).await;
+    assert_rejected(&env, key, RejectionKind::InconsistentZip, "not listed").await;
+
+    // Listed at offset 0, but the local header's CRC differs from the directory's.
+    let key = "releases/ghost/1.0.0.zip";
+    let mut zip = zips::release("ghost", "1.0.0");
+    zip[14] ^= 0xFF;
+    env.put_zip(key, zip).await;
+    assert_rejected(&env, key, RejectionKind::InconsistentZip, "disagrees").await;
+}
+
+#[tokio::test]
+async fn crafted_zip64_offsets_are_rejected_without_panicking() {
+    let env = TestEnv::new().await;
+    let key = "releases/crafted/1.0.0.zip";
+    let zip = zips::zip64_end_at(zips::release("crafted", "1.0.0"), u64::MAX - 8);
+    env.put_zip(key, zip).await;
+    assert_rejected(&env, key, RejectionKind::TruncatedZip, "zip64 end record").await;
 }
 
 #[tokio::test]

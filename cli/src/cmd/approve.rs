@@ -2,9 +2,9 @@
 //! records who decided.
 
 use anyhow::Result;
-use ferry_shared::model::{DecisionRequest, EnvironmentName, Verdict};
+use ferry_shared::model::{DecisionRequest, DecisionResponse, EnvironmentName, Verdict};
 
-use crate::approval_client::{self, Caller};
+use crate::api_client;
 use crate::args::Actor;
 use crate::context::Context;
 use crate::exit::Exit;
@@ -20,9 +20,10 @@ pub struct Args {
     /// The environment whose approval to decide (needed when several are pending).
     #[arg(long, value_parser = crate::parse::environment)]
     env: Option<EnvironmentName>,
-    #[arg(long)]
+    /// Why (kept with the decision; at most 2 KiB).
+    #[arg(long, value_parser = crate::parse::comment)]
     comment: Option<String>,
-    /// The approval function's URL (the stack's ApprovalUrl output) [default: from --stack].
+    /// The Ferry API's URL (the stack's ApprovalUrl output) [default: from --stack].
     #[arg(long, env = "FERRY_APPROVAL_URL", hide_env_values = true)]
     approval_url: Option<String>,
     #[command(flatten)]
@@ -33,17 +34,14 @@ pub async fn run(ctx: &Context, args: Args, verdict: Verdict) -> Result<Exit> {
     let url = ctx
         .resource(Resource::ApprovalUrl, args.approval_url.as_deref())
         .await?;
-    let caller = match args.actor.local_name()? {
-        Some(name) => Caller::Local(name),
-        None => Caller::Aws(Box::new(ctx.sdk().await.clone())),
-    };
+    let caller = ctx.caller(&args.actor).await?;
     let req = DecisionRequest {
         deployment_id: args.deployment,
         environment: args.env,
         decision: verdict,
         comment: args.comment,
     };
-    let resp = approval_client::send(&url, &req, &caller).await?;
+    let resp: DecisionResponse = api_client::post(&url, "decisions", &req, &caller).await?;
     if ctx.json() {
         crate::output::json(&resp)?;
     } else {

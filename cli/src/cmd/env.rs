@@ -50,6 +50,10 @@ struct PutArgs {
     /// The requester may not approve their own deployment.
     #[arg(long)]
     four_eyes: bool,
+    /// Roles whose session names identify a person (names or prefix* patterns), comma-separated,
+    /// e.g. AWSReservedSSO_* for IAM Identity Center; other roles' sessions count as the role.
+    #[arg(long, value_delimiter = ',')]
+    trusted_session_roles: Vec<String>,
     /// Approval timeout (e.g. 30m, 24h) [default: the stack's default, else 24h].
     #[arg(long, env = "FERRY_DEFAULT_APPROVAL_TIMEOUT", value_parser = crate::parse::duration)]
     timeout: Option<Duration>,
@@ -91,6 +95,12 @@ async fn env_put(store: &Store, put: PutArgs, timeout: Duration, format: Format)
             .filter(|a| !a.is_empty())
             .collect(),
         four_eyes: put.four_eyes,
+        trusted_session_roles: put
+            .trusted_session_roles
+            .into_iter()
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty())
+            .collect(),
         approval_timeout_secs: timeout.as_secs(),
         updated_at: Utc::now(),
     };

@@ -17,9 +17,11 @@ use crate::exit::Exit;
 use crate::output::{self, Format};
 use crate::stack::Resource;
 
-/// How `ferry release` ended, for the exit code.
-enum Registered {
-    Yes,
+/// How `ferry release` ended: the `status` of its JSON output and the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum ReleaseStatus {
+    Registered,
     Rejected,
     Uploaded,
     TimedOut,
@@ -27,7 +29,7 @@ enum Registered {
 
 #[derive(Serialize)]
 struct ReleaseResult<'a> {
-    status: &'a str,
+    status: ReleaseStatus,
     component: String,
     version: String,
     s3_key: String,
@@ -43,15 +45,20 @@ async fn release(
     zip: &Path,
     wait: Option<Duration>,
     format: Format,
-) -> Result<Registered> {
+) -> Result<ReleaseStatus> {
     // Everything registration would refuse is refused here first, before any upload.
     let local = package::inspect(zip).await?;
     let key = local.manifest.key();
     let sha_hex = hex::encode(local.sha256);
     if let Some(existing) = store.get_release(&key.component, &key.version).await? {
         if existing.sha256 == sha_hex {
-            report(format, "registered", &existing_result(&existing), None)?;
-            return Ok(Registered::Yes);
+            report(
+                format,
+                ReleaseStatus::Registered,
+                &existing_result(&existing),
+                None,
+            )?;
+            return Ok(ReleaseStatus::Registered);
         }
         bail!(
             "{} {} is already registered with other bytes (SHA-256 {}); releases are immutable — \
@@ -81,7 +88,7 @@ async fn release(
         .with_context(|| format!("uploading to s3://{bucket}/{}", key.s3_key()))?;
     let etag = put.e_tag().unwrap_or_default().trim_matches('"').to_owned();
     let result = ReleaseResult {
-        status: "uploaded",
+        status: ReleaseStatus::Uploaded,
         component: key.component.to_string(),
         version: key.version.to_string(),
         s3_key: key.s3_key(),
@@ -89,8 +96,8 @@ async fn release(
         rejection: None,
     };
     let Some(timeout) = wait else {
-        report(format, "uploaded", &result, None)?;
-        return Ok(Registered::Uploaded);
+        report(format, ReleaseStatus::Uploaded, &result, None)?;
+        return Ok(ReleaseStatus::Uploaded);
     };
 
     let spinner = indicatif::ProgressBar::new_spinner();
@@ -119,23 +126,23 @@ async fn release(
     spinner.finish_and_clear();
     match outcome {
         Some(Ok(())) => {
-            report(format, "registered", &result, None)?;
-            Ok(Registered::Yes)
+            report(format, ReleaseStatus::Registered, &result, None)?;
+            Ok(ReleaseStatus::Registered)
         }
         Some(Err(rej)) => {
-            report(format, "rejected", &result, Some(&rej))?;
-            Ok(Registered::Rejected)
+            report(format, ReleaseStatus::Rejected, &result, Some(&rej))?;
+            Ok(ReleaseStatus::Rejected)
         }
         None => {
-            report(format, "timed-out", &result, None)?;
-            Ok(Registered::TimedOut)
+            report(format, ReleaseStatus::TimedOut, &result, None)?;
+            Ok(ReleaseStatus::TimedOut)
         }
     }
 }
 
 fn existing_result(r: &Release) -> ReleaseResult<'static> {
     ReleaseResult {
-        status: "registered",
+        status: ReleaseStatus::Registered,
         component: r.component.to_string(),
         version: r.version.to_string(),
         s3_key: r.s3_key.clone(),
@@ -146,7 +153,7 @@ fn existing_result(r: &Release) -> ReleaseResult<'static> {
 
 fn report(
     format: Format,
-    status: &str,
+    status: ReleaseStatus,
     r: &ReleaseResult<'_>,
     rejection: Option<&Rejection>,
 ) -> Result<()> {
@@ -162,11 +169,13 @@ fn report(
         Format::Table => {
             let what = format!("{} {}", r.component, r.version);
             match (status, rejection) {
-                ("registered", _) => println!("registered {what} (sha256 {})", r.sha256),
-                ("rejected", Some(rej)) => {
+                (ReleaseStatus::Registered, _) => {
+                    println!("registered {what} (sha256 {})", r.sha256)
+                }
+                (ReleaseStatus::Rejected, Some(rej)) => {
                     println!("rejected {what}: {} — {}", rej.kind, rej.reason)
                 }
-                ("uploaded", _) => println!(
+                (ReleaseStatus::Uploaded, _) => println!(
                     "uploaded {what} to {} (not waiting for registration)",
                     r.s3_key
                 ),
@@ -210,8 +219,8 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
     )
     .await?;
     Ok(match outcome {
-        Registered::Yes | Registered::Uploaded => Exit::Success,
-        Registered::Rejected => Exit::Rejected,
-        Registered::TimedOut => Exit::TimedOut,
+        ReleaseStatus::Registered | ReleaseStatus::Uploaded => Exit::Success,
+        ReleaseStatus::Rejected => Exit::Rejected,
+        ReleaseStatus::TimedOut => Exit::TimedOut,
     })
 }

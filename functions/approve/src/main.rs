@@ -14,5 +14,6 @@ ferry_lambda::main!(
     |sdk| Deps {
         store: Store::new(aws::dynamodb_client(sdk), config::table_from_env()?),
         sfn: aws_sdk_sfn::Client::new(sdk),
+        state_machine_arn: config::state_machine_from_env()?,
     }
 );

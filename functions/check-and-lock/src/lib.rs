@@ -6,6 +6,7 @@ use chrono::Utc;
 use ferry_shared::model::{
     DeploymentStatus, Environment, EnvironmentName, Live, Lock, LockAttempt, StepStatus, Version,
 };
+use ferry_shared::operations::recorded_deployment;
 use ferry_shared::store::Store;
 use ferry_shared::workflow::{EnvContext, WorkflowError};
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,21 @@ pub fn promotion_gaps(
 #[instrument(skip(deps, ctx), fields(deployment = %ctx.deployment_id, component = %ctx.component, environment = %ctx.environment))]
 pub async fn handle(deps: &Deps, ctx: EnvContext) -> Result<CheckOutput, WorkflowError> {
     let store = &deps.store;
+    // Only a deployment Ferry recorded, with the requester it recorded, goes anywhere.
+    if recorded_deployment(
+        store,
+        &ctx.deployment_id,
+        &ctx.execution_arn,
+        Some(&ctx.requester),
+    )
+    .await?
+    .is_none()
+    {
+        return Err(WorkflowError::UnrecordedRequest {
+            deployment: ctx.deployment_id.clone(),
+            execution: ctx.execution_arn.clone(),
+        });
+    }
     let release = store
         .get_release(&ctx.component, &ctx.version)
         .await?
@@ -161,6 +177,7 @@ mod tests {
             approval: ApprovalPolicy::None,
             approvers: vec![],
             four_eyes: false,
+            trusted_session_roles: vec![],
             approval_timeout_secs: 60,
             updated_at: Utc::now(),
         }

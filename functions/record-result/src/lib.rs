@@ -3,12 +3,12 @@
 //! failure path; for the whole deployment it records the final status.
 
 use ferry_shared::model::{DeploymentStatus, Outcome};
-use ferry_shared::operations::{record_environment_outcome, EnvOutcome};
+use ferry_shared::operations::{record_environment_outcome, recorded_deployment, EnvOutcome};
 use ferry_shared::store::Store;
 use ferry_shared::workflow::{EnvContext, WorkflowError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
 #[derive(Clone, Debug)]
 pub struct Deps {
@@ -83,6 +83,9 @@ pub struct EnvResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentResult {
     pub deployment_id: String,
+    /// The execution reporting (`$$.Execution.Id`): only Ferry's own execution of a deployment
+    /// may write its record.
+    pub execution_arn: String,
     pub status: DeploymentStatus,
     #[serde(default)]
     pub error: Option<CaughtError>,
@@ -117,6 +120,22 @@ async fn record_environment(deps: &Deps, r: EnvResult) -> Result<RecordOutput, W
         .and_then(|a| a.get("approver"))
         .and_then(Value::as_str)
         .map(str::to_owned);
+    if recorded_deployment(
+        &deps.store,
+        &r.ctx.deployment_id,
+        &r.ctx.execution_arn,
+        None,
+    )
+    .await?
+    .is_none()
+    {
+        warn!(execution = %r.ctx.execution_arn, "not a Ferry-recorded execution: nothing recorded");
+        return Ok(not_recorded(
+            r.outcome.as_str(),
+            &r.ctx.execution_arn,
+            r.error.as_ref(),
+        ));
+    }
     let outcome = EnvOutcome {
         outcome: r.outcome,
         approver,
@@ -138,6 +157,17 @@ async fn record_deployment(
     deps: &Deps,
     r: DeploymentResult,
 ) -> Result<RecordOutput, WorkflowError> {
+    if recorded_deployment(&deps.store, &r.deployment_id, &r.execution_arn, None)
+        .await?
+        .is_none()
+    {
+        warn!(execution = %r.execution_arn, "not a Ferry-recorded execution: nothing recorded");
+        return Ok(not_recorded(
+            r.status.as_str(),
+            &r.execution_arn,
+            r.error.as_ref(),
+        ));
+    }
     let reason = r.error.as_ref().map(CaughtError::reason);
     deps.store
         .set_deployment_status(&r.deployment_id, r.status, reason.as_deref())
@@ -147,6 +177,17 @@ async fn record_deployment(
         outcome: r.status.to_string(),
         reason: reason.unwrap_or_else(|| r.status.to_string()),
     })
+}
+
+/// What an execution Ferry did not record is told: its result changes no record.
+fn not_recorded(outcome: &str, execution: &str, error: Option<&CaughtError>) -> RecordOutput {
+    let why = error
+        .map(CaughtError::reason)
+        .unwrap_or_else(|| format!("{execution} is not an execution Ferry recorded"));
+    RecordOutput {
+        outcome: outcome.to_owned(),
+        reason: format!("{why}; nothing was recorded"),
+    }
 }
 
 #[cfg(test)]
@@ -193,7 +234,7 @@ mod tests {
         .unwrap();
         assert!(matches!(env, RecordInput::Environment(_)));
         let dep: RecordInput = serde_json::from_value(serde_json::json!({
-            "action": "deployment", "deployment_id": "d", "status": "failed",
+            "action": "deployment", "deployment_id": "d", "status": "failed", "execution_arn": "arn",
             "error": {"Error": "States.TaskFailed", "Cause": "x"}
         }))
         .unwrap();

@@ -178,6 +178,8 @@ pub async fn register(
                 ZipError::MissingManifest => RejectionKind::MissingManifest,
                 ZipError::Unsupported(_) => RejectionKind::UnsupportedEntry,
                 ZipError::TooLarge => RejectionKind::ManifestTooLarge,
+                ZipError::DuplicateEntry(_) => RejectionKind::DuplicateEntry,
+                ZipError::Inconsistent(_) => RejectionKind::InconsistentZip,
                 ZipError::Read(_) => RejectionKind::NotAZip,
             };
             let r = reject(kind, e.to_string(), Some(sha256));

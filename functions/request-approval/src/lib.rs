@@ -83,7 +83,17 @@ pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, Workflo
         .ok_or_else(|| WorkflowError::EnvironmentNotFound(ctx.environment.clone()))?;
     let plan = read_plan_summary(deps, ctx).await?;
     let now = Utc::now();
-    let timeout = i64::try_from(env.approval_timeout_secs).unwrap_or(i64::MAX / 2);
+    // The stored timeout is data: bound it before it meets date arithmetic.
+    let expires_at = i64::try_from(env.approval_timeout_secs)
+        .ok()
+        .and_then(Duration::try_seconds)
+        .and_then(|d| now.checked_add_signed(d))
+        .ok_or_else(|| {
+            WorkflowError::InvalidInput(format!(
+                "environment {} has an approval timeout of {} s, which no date can hold",
+                env.name, env.approval_timeout_secs
+            ))
+        })?;
     let auto = automatic_decision(env.approval, &plan);
 
     let mut approval = Approval {
@@ -96,11 +106,12 @@ pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, Workflo
         plan_sha256: plan.plan_sha256.clone(),
         plan_summary: plan.clone(),
         requested_at: now,
-        expires_at: now + Duration::seconds(timeout),
+        expires_at,
         task_token: input.task_token.clone(),
         decided_by: None,
         comment: None,
         decided_at: None,
+        gate_error: None,
     };
     if let Some(rule) = auto {
         approval.status = ApprovalStatus::Approved;

@@ -327,6 +327,54 @@ async fn refuses_unsafe_zips() {
     assert!(log.contains("absolute"), "{log}");
 }
 
+/// Renames every occurrence of the same-length placeholder `from` (the zip crate refuses to
+/// write duplicate names).
+fn rename_all(zip: &mut [u8], from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let mut found = false;
+    for i in 0..=zip.len() - from.len() {
+        if &zip[i..i + from.len()] == from {
+            zip[i..i + from.len()].copy_from_slice(to);
+            found = true;
+        }
+    }
+    assert!(found, "placeholder not in the zip");
+}
+
+/// Two ferry.json entries: registration would have read one, unzip keeps the other. The build
+/// refuses before extracting anything, whatever registration decided.
+#[tokio::test]
+async fn refuses_a_zip_with_duplicate_entry_names() {
+    let stack = Stack::new().await;
+    let mut zip = zip_bytes(&[
+        (
+            "ferry.json",
+            br#"{"schema_version":1,"component":"dup","version":"2.0.8"}"#,
+            0o644,
+        ),
+        ("main.tf", MAIN_TF.as_bytes(), 0o644),
+        (
+            "ferry.jsoX",
+            br#"{"schema_version":1,"component":"dup","version":"9.9.9","terraform_dir":"x"}"#,
+            0o644,
+        ),
+    ]);
+    rename_all(&mut zip, b"ferry.jsoX", b"ferry.json");
+    let sha = stack.release("dup", "2.0.8", zip).await;
+    let (build, log) = stack
+        .build(&vars("plan", "dup", "2.0.8", "d-9", &sha))
+        .await;
+    assert_eq!(build.build_status, StatusType::Failed, "{log}");
+    assert!(
+        log.contains("'ferry.json' is a duplicate entry name"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("unzipped") && !log.contains("terraform init"),
+        "nothing may be extracted or run after a refused unzip:\n{log}"
+    );
+}
+
 #[tokio::test]
 async fn failing_terraform_fails_the_build() {
     let stack = Stack::new().await;

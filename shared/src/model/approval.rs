@@ -12,6 +12,8 @@ string_enum! {
     /// Where an approval stands.
     pub enum ApprovalStatus {
         Pending = "pending",
+        /// A person decided; the gate has not confirmed it yet.
+        Deciding = "deciding",
         Approved = "approved",
         Rejected = "rejected",
         TimedOut = "timed-out",
@@ -70,6 +72,8 @@ pub struct Approval {
     pub decided_by: Option<String>,
     pub comment: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// Why the gate refused the last decision (the approval went back to pending).
+    pub gate_error: Option<String>,
 }
 
 impl Approval {
@@ -136,6 +140,10 @@ pub struct Decision {
     pub plan_summary: String,
 }
 
+/// The longest comment a decision keeps: it travels in the gate's output (Step Functions caps
+/// task output at 256 KiB) and in every record that shows the decision.
+pub const MAX_COMMENT_BYTES: usize = 2048;
+
 /// The error name a rejection completes the approval task with.
 pub const REJECTED_ERROR: &str = "Ferry.Rejected";
 
@@ -159,6 +167,7 @@ mod tests {
             decided_by: None,
             comment: None,
             decided_at: None,
+            gate_error: None,
         }
     }
 

@@ -32,6 +32,11 @@ pub struct Environment {
     /// The requester may not approve their own deployment.
     #[serde(default)]
     pub four_eyes: bool,
+    /// Roles (names, `prefix*` patterns) whose session names identify a person, e.g.
+    /// `AWSReservedSSO_*` (IAM Identity Center sets the session name to the user). Sessions of
+    /// other roles count as the role: whoever assumes it picks the session name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_session_roles: Vec<String>,
     pub approval_timeout_secs: u64,
     pub updated_at: DateTime<Utc>,
 }

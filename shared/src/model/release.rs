@@ -119,6 +119,39 @@ impl fmt::Display for Version {
     }
 }
 
+/// A version to deploy: an exact one, or `latest` (the newest registered by semver precedence,
+/// pre-releases only when there is nothing else).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum VersionSpec {
+    Latest,
+    Exact(Version),
+}
+
+impl VersionSpec {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        if s == "latest" {
+            Ok(Self::Latest)
+        } else {
+            Version::parse(s).map(Self::Exact)
+        }
+    }
+}
+impl TryFrom<String> for VersionSpec {
+    type Error = ParseError;
+    fn try_from(s: String) -> Result<Self, ParseError> {
+        Self::parse(&s)
+    }
+}
+impl From<VersionSpec> for String {
+    fn from(v: VersionSpec) -> String {
+        match v {
+            VersionSpec::Latest => "latest".into(),
+            VersionSpec::Exact(v) => v.to_string(),
+        }
+    }
+}
+
 /// Where a release lives in the artifact bucket: `releases/<component>/<version>.zip`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseKey {
@@ -265,6 +298,8 @@ string_enum! {
         KeyMismatch = "key-mismatch",
         MissingChecksum = "missing-checksum",
         Conflict = "conflict",
+        DuplicateEntry = "duplicate-entry",
+        InconsistentZip = "inconsistent-zip",
     }
 }
 

@@ -7,6 +7,24 @@ use tracing::instrument;
 use super::{component_pk, Store, StoreError};
 use crate::model::{Approval, ApprovalStatus, ComponentName, EnvironmentName};
 
+/// How an approval moves. Each move is one conditional write, so two deciders, or a decider
+/// and the gate's timeout, can never both win; and a decision is final only once the gate
+/// accepted it, so the record and the workflow agree whichever step fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalMove<'a> {
+    /// pending → deciding: a person's decision, recorded before the gate is told.
+    Claim {
+        by: &'a str,
+        comment: Option<&'a str>,
+    },
+    /// deciding → approved or rejected: the gate accepted the decision.
+    Settle(ApprovalStatus),
+    /// deciding → pending: the gate refused the decision; it is withdrawn, and why is kept.
+    Withdraw { gate_error: &'a str },
+    /// pending or deciding → timed-out: the gate stopped waiting.
+    Expire,
+}
+
 fn approval_sk(deployment: &str, env: &EnvironmentName) -> String {
     format!("APPROVAL#{deployment}#{env}")
 }
@@ -37,39 +55,63 @@ impl Store {
         .await
     }
 
-    /// Moves a pending approval to `status` exactly once; false if it was no longer pending.
+    /// Moves an approval as `m` says, in one conditional write: false when it was not in the
+    /// status the move starts from (someone else moved it first).
     #[instrument(skip(self, a), fields(deployment = %a.deployment_id, environment = %a.environment))]
-    pub async fn decide_approval(
+    pub async fn move_approval(
         &self,
         a: &Approval,
-        status: ApprovalStatus,
-        by: &str,
-        comment: Option<&str>,
+        m: ApprovalMove<'_>,
     ) -> Result<bool, StoreError> {
+        use ApprovalStatus::{Deciding, Pending, TimedOut};
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let now = Utc::now().to_rfc3339();
+        let (from, to, update, values): (&[ApprovalStatus], ApprovalStatus, &str, Vec<_>) = match m
+        {
+            ApprovalMove::Claim { by, comment } => (
+                &[Pending],
+                Deciding,
+                "SET #s = :to, decided_by = :by, decided_at = :at, #c = :c REMOVE gate_error",
+                vec![
+                    (":by", s(by)),
+                    (":at", s(&now)),
+                    (":c", comment.map_or(AttributeValue::Null(true), s)),
+                ],
+            ),
+            ApprovalMove::Settle(to) => (&[Deciding], to, "SET #s = :to", vec![]),
+            ApprovalMove::Withdraw { gate_error } => (
+                &[Deciding],
+                Pending,
+                "SET #s = :to, gate_error = :e REMOVE decided_by, decided_at, #c",
+                vec![(":e", s(gate_error))],
+            ),
+            ApprovalMove::Expire => (
+                &[Pending, Deciding],
+                TimedOut,
+                "SET #s = :to, decided_by = :by, decided_at = :at",
+                vec![(":by", s("timeout")), (":at", s(&now))],
+            ),
+        };
+        let from_names: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
         let mut req = self
             .client()
             .update_item()
             .table_name(self.table())
-            .key("pk", AttributeValue::S(component_pk(a.component.as_str())))
-            .key(
-                "sk",
-                AttributeValue::S(approval_sk(&a.deployment_id, &a.environment)),
-            )
-            .condition_expression("#s = :pending")
-            .update_expression("SET #s = :s, decided_by = :by, decided_at = :at, #c = :c")
+            .key("pk", s(&component_pk(a.component.as_str())))
+            .key("sk", s(&approval_sk(&a.deployment_id, &a.environment)))
+            .condition_expression(format!("#s IN ({})", from_names.join(", ")))
+            .update_expression(update)
             .expression_attribute_names("#s", "status")
-            .expression_attribute_names("#c", "comment")
-            .expression_attribute_values(
-                ":pending",
-                AttributeValue::S(ApprovalStatus::Pending.as_str().into()),
-            )
-            .expression_attribute_values(":s", AttributeValue::S(status.as_str().into()))
-            .expression_attribute_values(":by", AttributeValue::S(by.into()))
-            .expression_attribute_values(":at", AttributeValue::S(Utc::now().to_rfc3339()));
-        req = req.expression_attribute_values(
-            ":c",
-            comment.map_or(AttributeValue::Null(true), |c| AttributeValue::S(c.into())),
-        );
+            .expression_attribute_values(":to", s(to.as_str()));
+        if update.contains("#c") {
+            req = req.expression_attribute_names("#c", "comment");
+        }
+        for (name, status) in from_names.iter().zip(from) {
+            req = req.expression_attribute_values(name, s(status.as_str()));
+        }
+        for (name, value) in values {
+            req = req.expression_attribute_values(name, value);
+        }
         self.conditional("UpdateItem", req.send().await)
     }
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use thiserror::Error;
 
+pub use approvals::ApprovalMove;
 pub use releases::PutRelease;
 
 pub type Item = HashMap<String, AttributeValue>;

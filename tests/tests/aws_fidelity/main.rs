@@ -9,6 +9,7 @@
 //! `state_machine`, `events`, `iam_coverage` and `build_role` hold the checks; `rust_scan` (syn)
 //! and `iam_scan` find the SDK calls each function makes.
 
+mod approvers;
 mod build_role;
 mod cfn;
 mod events;

@@ -1,11 +1,11 @@
-//! Operations on the records that more than one caller performs: the workflow's record-result
-//! function and `ferry cancel` record an environment's end the same way.
+//! How an environment ends: the workflow's record-result function and `ferry cancel` record it
+//! the same way.
 
 use chrono::Utc;
 use tracing::{info, warn};
 
 use crate::model::{ApprovalStatus, HistoryEntry, Live, Outcome, StepStatus};
-use crate::store::{Store, StoreError};
+use crate::store::{ApprovalMove, Store, StoreError};
 use crate::workflow::EnvContext;
 
 /// How one environment of a deployment ended.
@@ -40,15 +40,27 @@ pub async fn record_environment_outcome(
             })
             .await?;
     }
-    if o.outcome == Outcome::TimedOut {
-        // The gate timed out: close the pending approval so nobody can approve it later.
-        if let Some(a) = store
-            .get_approval(&ctx.component, &ctx.deployment_id, &ctx.environment)
-            .await?
-        {
-            store
-                .decide_approval(&a, ApprovalStatus::TimedOut, "timeout", None)
-                .await?;
+    if let Some(a) = store
+        .get_approval(&ctx.component, &ctx.deployment_id, &ctx.environment)
+        .await?
+    {
+        // The gate's end settles its record: a timeout closes it so nobody can approve it
+        // later; a decision the gate accepted but whose final write was lost is settled from
+        // what the workflow did with it.
+        let settle = match (o.outcome, a.status) {
+            (Outcome::TimedOut, ApprovalStatus::Pending | ApprovalStatus::Deciding) => {
+                Some(ApprovalMove::Expire)
+            }
+            (Outcome::Rejected, ApprovalStatus::Deciding) => {
+                Some(ApprovalMove::Settle(ApprovalStatus::Rejected))
+            }
+            (_, ApprovalStatus::Deciding) if o.approver.is_some() => {
+                Some(ApprovalMove::Settle(ApprovalStatus::Approved))
+            }
+            _ => None,
+        };
+        if let Some(m) = settle {
+            store.move_approval(&a, m).await?;
         }
     }
     store

@@ -1,7 +1,7 @@
-//! `ferry approve` / `ferry reject`: a request to the approval function. In AWS that is a
+//! Requests to the Ferry API (`ferry deploy`, `ferry approve`, `ferry reject`). In AWS that is a
 //! Function URL with AWS_IAM auth, so the request is SigV4-signed and the caller's IAM ARN is
-//! the identity the function records. In local mode the local endpoint takes the identity
-//! from a header instead (`--as`, default the OS user).
+//! the identity the API records. In local mode the local endpoint takes the identity from a
+//! header instead (`--as`, default the OS user).
 
 use std::time::SystemTime;
 
@@ -9,7 +9,8 @@ use anyhow::{bail, Context, Result};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
-use ferry_shared::model::{DecisionRequest, DecisionResponse};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 pub enum Caller {
     /// Local mode: the identity to act as.
@@ -18,7 +19,15 @@ pub enum Caller {
     Aws(Box<aws_config::SdkConfig>),
 }
 
-pub async fn send(url: &str, req: &DecisionRequest, caller: &Caller) -> Result<DecisionResponse> {
+/// POSTs `req` as JSON to `path` under the API's `base` URL and reads the JSON answer.
+pub async fn post<Req: Serialize, Resp: DeserializeOwned>(
+    base: &str,
+    path: &str,
+    req: &Req,
+    caller: &Caller,
+) -> Result<Resp> {
+    let url = format!("{}/{path}", base.trim_end_matches('/'));
+    let url = url.as_str();
     let body = serde_json::to_string(req)?;
     let client = reqwest::Client::new();
     let mut builder = client
@@ -69,12 +78,12 @@ pub async fn send(url: &str, req: &DecisionRequest, caller: &Caller) -> Result<D
     let resp = builder
         .send()
         .await
-        .with_context(|| format!("calling the approval function at {url}"))?;
+        .with_context(|| format!("calling the Ferry API at {url}"))?;
     let status = resp.status();
     let text = resp
         .text()
         .await
-        .context("reading the approval function's answer")?;
+        .context("reading the Ferry API's answer")?;
     if !status.is_success() {
         let msg = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
@@ -82,5 +91,5 @@ pub async fn send(url: &str, req: &DecisionRequest, caller: &Caller) -> Result<D
             .unwrap_or(text);
         bail!("{msg} (HTTP {})", status.as_u16());
     }
-    serde_json::from_str(&text).context("the approval function's answer is not JSON")
+    serde_json::from_str(&text).context("the Ferry API's answer is not what this ferry expects")
 }

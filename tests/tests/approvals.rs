@@ -1,0 +1,260 @@
+//! Who may approve and what a decision records, on the local stack with the real `ferry`
+//! binary, handlers, engine and terraform: identities are compared on what the caller cannot
+//! choose, and a decision the gate did not take is never recorded as made.
+
+use ferry_tests::repo_root;
+use ferry_tests::stack::Stack;
+
+fn example() -> String {
+    repo_root()
+        .join("examples/hello-service")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn allowed_approvers_match_local_identities_and_four_eyes_ignores_case() {
+    let stack = Stack::up();
+    stack.ok(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+        "--approvers",
+        "alice,bob",
+        "--four-eyes",
+    ]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
+    stack.wait_step(&id, "prod", "awaiting-approval");
+
+    // Not on the list.
+    let out = stack.ferry(&["approve", &id, "--as", "carol"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not an approver"), "{}", stderr(&out));
+    // The requester, however the name is spelled, is not a second pair of eyes.
+    let out = stack.ferry(&["approve", &id, "--as", "ALICE"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("four eyes"), "{}", stderr(&out));
+    // A name that could pass for part of another identity is refused at the edge.
+    let out = stack.ferry(&["approve", &id, "--as", "x/alice"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("invalid local user name"),
+        "{}",
+        stderr(&out)
+    );
+
+    // bob is on the list (the README's own example): approved, and the deploy goes through.
+    let out = stack.ok(&["approve", &id, "--as", "bob"]);
+    assert!(
+        out.contains("approved") && out.contains("local:bob"),
+        "{out}"
+    );
+    assert_eq!(stack.wait_finished(&id)["status"], "succeeded");
+}
+
+#[test]
+fn a_decision_the_gate_refuses_is_not_recorded_as_made() {
+    let stack = Stack::up();
+    stack.ok(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+    ]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
+    stack.wait_step(&id, "prod", "awaiting-approval");
+    let arn = stack.json(&["deployment", &id])["execution_arn"]
+        .as_str()
+        .expect("execution arn")
+        .to_owned();
+
+    // The workflow stops waiting behind the approver's back (console, API): the gate is gone.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let sdk =
+            ferry_shared::aws::local_sdk_config(stack.var("AWS_ENDPOINT_URL_SFN").unwrap()).await;
+        aws_sdk_sfn::Client::new(&sdk)
+            .stop_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .expect("stop");
+    });
+
+    let out = stack.ferry(&["approve", &id, "--as", "bob", "--comment", "ok"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "approved a gate nobody waits at"
+    );
+    assert!(
+        stderr(&out).contains("no longer waiting"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Neither the approval nor the step says "approved": the workflow never moved.
+    let approval = rt
+        .block_on(stack.approval("hello-service", &id, "prod"))
+        .expect("approval record");
+    assert_eq!(approval.status.as_str(), "pending", "{approval:?}");
+    assert_eq!(approval.decided_by, None);
+    assert!(
+        approval
+            .gate_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no longer waiting")),
+        "{approval:?}"
+    );
+    let d = stack.json(&["deployment", &id]);
+    assert_eq!(
+        Stack::step(&d, "prod")["status"],
+        "awaiting-approval",
+        "{d:#}"
+    );
+    assert!(Stack::step(&d, "prod")["approver"].is_null(), "{d:#}");
+}
+
+#[test]
+fn comments_and_timeouts_are_bounded_at_the_edge() {
+    let stack = Stack::up();
+    let out = stack.ferry(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+        "--timeout",
+        "99999999999999d",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    let out = stack.ferry(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+        "--timeout",
+        "400d",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("longer than a year"),
+        "{}",
+        stderr(&out)
+    );
+
+    let long = "x".repeat(3000);
+    let out = stack.ferry(&["approve", "some-deployment", "--comment", &long]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("at most 2048"), "{}", stderr(&out));
+}
+
+/// Starts an execution directly (as anyone holding states:StartExecution could), with an input
+/// naming whoever it likes; waits for it to end and returns its status and cause.
+fn forge(stack: &Stack, name: &str, input: serde_json::Value) -> (String, String) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let sdk =
+            ferry_shared::aws::local_sdk_config(stack.var("AWS_ENDPOINT_URL_SFN").unwrap()).await;
+        let sfn = aws_sdk_sfn::Client::new(&sdk);
+        let arn = sfn
+            .start_execution()
+            .state_machine_arn(stack.var("FERRY_STATE_MACHINE_ARN").unwrap())
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await
+            .expect("start")
+            .execution_arn()
+            .to_owned();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let out = sfn
+                .describe_execution()
+                .execution_arn(&arn)
+                .send()
+                .await
+                .expect("describe");
+            if out.status() != &aws_sdk_sfn::types::ExecutionStatus::Running {
+                return (
+                    out.status().as_str().to_owned(),
+                    out.cause().unwrap_or_default().to_owned(),
+                );
+            }
+            assert!(std::time::Instant::now() < deadline, "{name} still running");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+}
+
+#[test]
+fn a_requester_the_api_did_not_record_is_refused() {
+    let stack = Stack::up();
+    stack.ok(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+        "--four-eyes",
+    ]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
+    stack.wait_step(&id, "prod", "awaiting-approval");
+    let before = stack.json(&["deployment", &id]);
+    assert_eq!(before["requester"], "local:alice");
+
+    // Claiming to be bob for a deployment nobody recorded: refused before anything runs.
+    let input = |deployment: &str, requester: &str| {
+        serde_json::json!({
+            "deployment_id": deployment, "component": "hello-service", "version": "1.0.0",
+            "targets": ["prod"], "requester": requester, "override_reason": null
+        })
+    };
+    let (status, cause) = forge(&stack, "forged-new", input("forged-new", "local:bob"));
+    assert_eq!(status, "FAILED");
+    assert!(cause.contains("not one Ferry recorded"), "{cause}");
+    let out = stack.ferry(&["deployment", "forged-new"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a forged deployment was recorded"
+    );
+
+    // Riding on alice's real deployment with another requester: refused, and alice's record
+    // is untouched (no failed step, no history, still waiting for its approval).
+    let (status, cause) = forge(&stack, "forged-ride", input(&id, "local:bob"));
+    assert_eq!(status, "FAILED");
+    assert!(cause.contains("not one Ferry recorded"), "{cause}");
+    let after = stack.json(&["deployment", &id]);
+    assert_eq!(after["status"], "running", "{after:#}");
+    assert_eq!(after["steps"], before["steps"]);
+    assert!(stack
+        .json(&["history", "hello-service"])
+        .as_array()
+        .is_some_and(Vec::is_empty));
+    // The real deployment still goes through its gate as recorded.
+    stack.ok(&["approve", &id, "--as", "bob"]);
+    assert_eq!(stack.wait_finished(&id)["status"], "succeeded");
+}
