@@ -12,14 +12,16 @@ pub enum Resource {
     Bucket,
     ApprovalUrl,
     DefaultApprovalTimeout,
+    FailuresQueue,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 4] = [
+    pub const ALL: [Resource; 5] = [
         Resource::Table,
         Resource::Bucket,
         Resource::ApprovalUrl,
         Resource::DefaultApprovalTimeout,
+        Resource::FailuresQueue,
     ];
 
     pub fn output(self) -> &'static str {
@@ -28,6 +30,7 @@ impl Resource {
             Self::Bucket => "ArtifactBucketName",
             Self::ApprovalUrl => "ApprovalUrl",
             Self::DefaultApprovalTimeout => "DefaultApprovalTimeoutSeconds",
+            Self::FailuresQueue => "RegistrationFailuresQueueUrl",
         }
     }
 
@@ -37,6 +40,7 @@ impl Resource {
             Self::Bucket => "FERRY_ARTIFACT_BUCKET",
             Self::ApprovalUrl => "FERRY_APPROVAL_URL",
             Self::DefaultApprovalTimeout => "FERRY_DEFAULT_APPROVAL_TIMEOUT",
+            Self::FailuresQueue => "FERRY_FAILURES_QUEUE_URL",
         }
     }
 
@@ -46,6 +50,7 @@ impl Resource {
             Self::Bucket => "--bucket",
             Self::ApprovalUrl => "--approval-url",
             Self::DefaultApprovalTimeout => "--timeout",
+            Self::FailuresQueue => "--failures-queue",
         }
     }
 
@@ -56,6 +61,7 @@ impl Resource {
             Self::Bucket => "Ferry's artifact bucket",
             Self::ApprovalUrl => "the approval function's URL",
             Self::DefaultApprovalTimeout => "the default approval timeout",
+            Self::FailuresQueue => "the queue of failed registrations",
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct LocalEnv {
     pub table: String,
     pub topic_arn: String,
     pub state_machine_arn: String,
+    /// Uploads whose registration failed every attempt.
+    #[serde(default)]
+    pub failures_queue_url: String,
 }
 
 impl LocalEnv {
@@ -51,6 +54,7 @@ impl LocalEnv {
             ("FERRY_TOPIC_ARN", self.topic_arn.clone()),
             ("FERRY_STATE_MACHINE_ARN", self.state_machine_arn.clone()),
             ("FERRY_APPROVAL_URL", self.approval_url.clone()),
+            ("FERRY_FAILURES_QUEUE_URL", self.failures_queue_url.clone()),
             ("FERRY_LOCAL", "1".into()),
         ]
     }
@@ -83,7 +87,7 @@ impl LocalStack {
         let moto = moto::Moto::start(moto_program, port, &dir.join("moto.log")).await?;
         let sdk = ferry_shared::aws::local_sdk_config(&moto.endpoint).await;
         let clients = stack::Clients::new(&sdk);
-        let queue_url = stack::create(&clients, names).await?;
+        let queues = stack::create(&clients, names).await?;
         let sns = aws_sdk_sns::Client::new(&sdk);
         let topic_arn = sns
             .create_topic()
@@ -137,7 +141,7 @@ impl LocalStack {
         };
         tasks.push(tokio::spawn(pump::run(
             clients.sqs.clone(),
-            queue_url,
+            queues.clone(),
             deps,
             stop_rx,
         )));
@@ -178,6 +182,7 @@ impl LocalStack {
                 table: names.table.clone(),
                 topic_arn,
                 state_machine_arn: machine.arn,
+                failures_queue_url: queues.failures,
             },
             engine,
             moto,

@@ -1,22 +1,33 @@
 //! The local stand-in for S3 → Lambda: reads bucket notifications from SQS and invokes
 //! register-release's real handler with them, deleting a message only once it succeeded
-//! (a failed one reappears after the visibility timeout, like Lambda's retry).
+//! (a failed one reappears after the visibility timeout, like Lambda's retry). After as many
+//! attempts as Lambda makes for an asynchronous invocation, the event goes to the failures
+//! queue in the shape of Lambda's on-failure destination record, as in AWS.
 
 use std::time::Duration;
 
 use anyhow::Result;
 use aws_lambda_events::s3::S3Event;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use ferry_shared::failures::destination_record;
+use ferry_shared::workflow::TaskFailure;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
+use crate::stack::Queues;
+
 /// Runs until `stop` turns true.
+/// Lambda invokes an asynchronous event once and retries it twice.
+const ATTEMPTS: u64 = 3;
+
 pub async fn run(
     sqs: aws_sdk_sqs::Client,
-    queue_url: String,
+    queues: Queues,
     deps: register_release::Deps,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
+    let queue_url = queues.events;
     loop {
         if *stop.borrow() {
             return Ok(());
@@ -26,6 +37,7 @@ pub async fn run(
             .queue_url(&queue_url)
             .max_number_of_messages(10)
             .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send();
         let out = tokio::select! {
             out = receive => out,
@@ -41,14 +53,34 @@ pub async fn run(
         };
         for m in messages {
             let Some(body) = m.body() else { continue };
+            let attempts = m
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(1);
             let done = match to_s3_event(body) {
-                Some(event) => match register_release::handle(&deps, event).await {
+                Some(event) => match register_release::handle(&deps, event.clone()).await {
                     Ok(outcomes) => {
                         debug!(?outcomes, "release event handled");
                         true
                     }
+                    Err(e) if attempts >= ATTEMPTS => {
+                        warn!(error = %e, attempts, "register-release failed every attempt");
+                        let record = destination_record(
+                            &serde_json::to_value(&event).unwrap_or_default(),
+                            e.error_type(),
+                            &e.message(),
+                            attempts,
+                        );
+                        sqs.send_message()
+                            .queue_url(&queues.failures)
+                            .message_body(record.to_string())
+                            .send()
+                            .await
+                            .is_ok()
+                    }
                     Err(e) => {
-                        warn!(error = %e, "register-release failed; the event will be retried");
+                        warn!(error = %e, attempts, "register-release failed; the event will be retried");
                         false
                     }
                 },

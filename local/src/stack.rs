@@ -16,6 +16,15 @@ pub struct StackNames {
     pub queue: String,
 }
 
+/// The queues the local stack uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queues {
+    /// Release upload events (the bucket notifies it).
+    pub events: String,
+    /// Registrations that failed every attempt (register-release's on-failure destination).
+    pub failures: String,
+}
+
 impl StackNames {
     pub fn defaults() -> Self {
         Self {
@@ -53,7 +62,7 @@ impl Clients {
 }
 
 /// Creates (or reuses) the bucket, table and queue and wires bucket → queue. Returns the queue URL.
-pub async fn create(clients: &Clients, names: &StackNames) -> Result<String> {
+pub async fn create(clients: &Clients, names: &StackNames) -> Result<Queues> {
     match clients
         .s3
         .create_bucket()
@@ -73,6 +82,15 @@ pub async fn create(clients: &Clients, names: &StackNames) -> Result<String> {
     ferry_shared::store::create_table(&clients.dynamodb, &names.table)
         .await
         .context("creating table")?;
+    let failures = clients
+        .sqs
+        .create_queue()
+        .queue_name(format!("{}-failures", names.queue))
+        .send()
+        .await
+        .with_context(|| format!("creating queue {}-failures", names.queue))?
+        .queue_url
+        .context("CreateQueue returned no URL")?;
     let queue_url = clients
         .sqs
         .create_queue()
@@ -125,5 +143,8 @@ pub async fn create(clients: &Clients, names: &StackNames) -> Result<String> {
         .send()
         .await
         .context("configuring bucket notifications")?;
-    Ok(queue_url)
+    Ok(Queues {
+        events: queue_url,
+        failures,
+    })
 }

@@ -4,6 +4,7 @@
 pub mod artifact;
 pub mod aws;
 pub mod config;
+pub mod failures;
 pub mod gate;
 pub mod identity;
 pub mod model;

@@ -280,3 +280,55 @@ fn missing_resources_say_how_to_provide_them() {
         assert!(err.contains(hint), "no {hint} in: {err}");
     }
 }
+
+#[test]
+fn a_registration_fault_lands_in_the_failed_list() {
+    let stack = Stack::up();
+    // The fault: the table registration writes to is gone, so every attempt fails.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sdk = ferry_shared::aws::local_sdk_config(stack.var("AWS_ENDPOINT_URL").unwrap()).await;
+        aws_sdk_dynamodb::Client::new(&sdk)
+            .delete_table()
+            .table_name(stack.var("FERRY_TABLE").unwrap())
+            .send()
+            .await
+            .expect("delete table");
+        ferry_shared::aws::s3_client(&sdk)
+            .put_object()
+            .bucket(stack.var("FERRY_ARTIFACT_BUCKET").unwrap())
+            .key("releases/faulty/1.0.0.zip")
+            .body(zips::release("faulty", "1.0.0").into())
+            .send()
+            .await
+            .expect("upload");
+    });
+    // Retried like Lambda's asynchronous invocations, then kept: never dropped silently.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let failed = loop {
+        let listed = stack.json(&["releases", "faulty", "--failed"]);
+        if listed.as_array().is_some_and(|a| !a.is_empty()) {
+            break listed;
+        }
+        assert!(Instant::now() < deadline, "no failed registration listed");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(
+        failed[0]["keys"][0], "releases/faulty/1.0.0.zip",
+        "{failed:#}"
+    );
+    assert_eq!(failed[0]["attempts"], 3, "{failed:#}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("Ferry.Transient")),
+        "{failed:#}"
+    );
+    let table = stdout(&stack.ferry(&["releases", "faulty", "--failed"]));
+    assert!(table.contains("releases/faulty/1.0.0.zip"), "{table}");
+    // Other components' failures are not this one's.
+    assert_eq!(
+        stack.json(&["releases", "other", "--failed"]),
+        serde_json::json!([])
+    );
+}

@@ -1,6 +1,7 @@
 //! `ferry releases`: what was registered, and uploads that were rejected with their reasons.
 
 use anyhow::Result;
+use ferry_shared::failures::{self, RegistrationFailure};
 use ferry_shared::model::{ComponentName, Rejection, Release};
 use ferry_shared::store::Store;
 use serde::Serialize;
@@ -9,6 +10,7 @@ use crate::args::TableArg;
 use crate::context::Context;
 use crate::exit::Exit;
 use crate::output::{self, Format};
+use crate::stack::Resource;
 
 #[derive(Serialize)]
 struct Listing {
@@ -17,18 +19,53 @@ struct Listing {
     rejections: Vec<Rejection>,
 }
 
-/// List a component's releases, newest first, and any rejected uploads.
+/// List a component's releases, newest first, and any rejected uploads; or, with --failed,
+/// uploads that could not be registered at all.
 ///
 /// Example: ferry releases hello-service
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[arg(value_parser = crate::parse::component)]
     component: ComponentName,
+    /// Show uploads whose registration failed every attempt (a fault, not a bad zip), instead.
+    #[arg(long)]
+    failed: bool,
+    /// The queue of failed registrations (the stack's RegistrationFailuresQueueUrl output)
+    /// [default: from --stack].
+    #[arg(long, env = "FERRY_FAILURES_QUEUE_URL", hide_env_values = true)]
+    failures_queue: Option<String>,
     #[command(flatten)]
     table: TableArg,
 }
 
 pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
+    if args.failed {
+        let queue = ctx
+            .resource(Resource::FailuresQueue, args.failures_queue.as_deref())
+            .await?;
+        let sqs = aws_sdk_sqs::Client::new(ctx.sdk().await);
+        let prefix = format!("releases/{}/", args.component);
+        let failures: Vec<RegistrationFailure> = failures::list(&sqs, &queue)
+            .await?
+            .into_iter()
+            .filter(|f| f.keys.iter().any(|k| k.starts_with(&prefix)))
+            .collect();
+        output::listing(
+            ctx.format,
+            &failures,
+            &format!("no failed registrations of {}", args.component),
+            &["KEY", "WHEN", "ATTEMPTS", "ERROR"],
+            |f| {
+                vec![
+                    f.keys.join(", "),
+                    f.at.as_ref().map(output::time).unwrap_or_default(),
+                    f.attempts.map(|n| n.to_string()).unwrap_or_default(),
+                    f.error.clone(),
+                ]
+            },
+        )?;
+        return Ok(Exit::Success);
+    }
     let store = ctx.store(args.table.table.as_deref()).await?;
     list(&store, &args.component, ctx.format).await?;
     Ok(Exit::Success)

@@ -73,13 +73,7 @@ pub struct Outcome {
     pub bytes_read: u64,
 }
 
-/// S3 event keys are form-encoded: '+' is a space and '/' may arrive as %2F.
-pub fn decode_key(raw: &str) -> String {
-    let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
-}
+pub use ferry_shared::model::decode_event_key as decode_key;
 
 /// Handles every record of one S3 event; records are independent, so all are attempted even
 /// if one hits a transient fault, then the first fault is returned for Lambda to retry.

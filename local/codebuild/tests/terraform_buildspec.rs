@@ -467,3 +467,37 @@ resource "fake_thing" "x" {}
         );
     }
 }
+
+#[tokio::test]
+async fn a_terraform_download_with_another_checksum_fails_the_build() {
+    let stack = Stack::new().await;
+    let sha = stack.release("app", "1.0.0", good_release()).await;
+    // No terraform on PATH (it lives in /usr/local/bin here), and a mirror serving a zip that
+    // is not the pinned release: the build must refuse to install it.
+    let mirror = tempfile::tempdir().expect("mirror dir");
+    let dir = mirror.path().join("1.11.4");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let fake = zip_bytes(&[("terraform", b"#!/bin/sh\necho pwned\n", 0o755)]);
+    std::fs::write(dir.join(format!("terraform_1.11.4_linux_{arch}.zip")), fake).expect("write");
+    let path = format!(
+        "{}:/usr/bin:/bin",
+        common::workspace_root().join(".venv/bin").display()
+    );
+    let mirror_url = format!("file://{}", mirror.path().display());
+    let mut vars = vars("plan", "app", "1.0.0", "d-tf", &sha);
+    vars.push(("PATH", &path));
+    vars.push(("FERRY_TERRAFORM_MIRROR", &mirror_url));
+    let (build, log) = stack.build(&vars).await;
+    assert_eq!(build.build_status, StatusType::Failed, "{log}");
+    assert!(log.contains("refusing to install it"), "{log}");
+    assert!(!log.contains("pwned"), "{log}");
+    assert!(stack
+        .get("deployments/d-tf/dev/plan.tfplan")
+        .await
+        .is_none());
+}

@@ -119,6 +119,15 @@ impl fmt::Display for Version {
     }
 }
 
+/// An S3 event's object key as the object is named: event keys are form-encoded ('+' is a
+/// space, '/' may arrive as %2F).
+pub fn decode_event_key(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// A version to deploy: an exact one, or `latest` (the newest registered by semver precedence,
 /// pre-releases only when there is nothing else).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
