@@ -98,6 +98,18 @@ impl LocalStack {
             .topic_arn
             .context("CreateTopic returned no ARN")?;
 
+        let kms = aws_sdk_kms::Client::new(&sdk);
+        let token_key_id = kms
+            .create_key()
+            .description("Ferry local: seals approval task tokens")
+            .send()
+            .await
+            .context("creating the token key")?
+            .key_metadata
+            .map(|m| m.key_id)
+            .context("CreateKey returned no key")?;
+        let token_key = ferry_shared::gate::TokenKey::new(kms, token_key_id);
+
         let sfn_endpoint = format!("http://127.0.0.1:{}", port + 1);
         let sfn_sdk = ferry_shared::aws::local_sdk_config(&sfn_endpoint).await;
         let sfn = aws_sdk_sfn::Client::new(&sfn_sdk);
@@ -109,6 +121,7 @@ impl LocalStack {
                 dynamodb: clients.dynamodb.clone(),
                 sns: sns.clone(),
                 sfn: sfn.clone(),
+                token_key: token_key.clone(),
             },
             &services::DeployNames {
                 table: &names.table,
@@ -161,6 +174,7 @@ impl LocalStack {
         let approval = services::approval_router(approve::Deps {
             store: ferry_shared::store::Store::new(clients.dynamodb.clone(), &names.table),
             sfn,
+            token_key,
             state_machine_arn: machine.arn.clone(),
         });
         let token = shutdown.clone();

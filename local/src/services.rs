@@ -120,6 +120,8 @@ impl EngineBuildRunner for Builds {
 
 /// Clients the workflow functions use locally: moto for data, the engine for Step Functions.
 pub struct FunctionClients {
+    /// Seals and unseals task tokens (a key in moto's KMS).
+    pub token_key: ferry_shared::gate::TokenKey,
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sns: aws_sdk_sns::Client,
@@ -155,6 +157,7 @@ pub fn register_functions(engine: &Engine, clients: &FunctionClients, names: &De
         sns: clients.sns.clone(),
         topic_arn: names.topic_arn.to_owned(),
         sfn: clients.sfn.clone(),
+        token_key: clients.token_key.clone(),
     };
     engine.register_lambda(
         function_name("request-approval"),

@@ -95,6 +95,11 @@ pub fn state_machine_from_env() -> Result<String, ConfigError> {
     var("FERRY_STATE_MACHINE_ARN")
 }
 
+/// The KMS key that seals task tokens in approval records.
+pub fn token_key_from_env() -> Result<String, ConfigError> {
+    var("FERRY_TOKEN_KEY")
+}
+
 /// The OS user name, for local mode's identities.
 pub fn os_user() -> String {
     optional("USER")

@@ -1,10 +1,13 @@
-//! Completing an approval gate: the only code that reads a task token, and only to hand it to
-//! Step Functions (SendTaskSuccess / SendTaskFailure).
+//! Completing an approval gate: the only code that reads a task token — to seal it for the
+//! approval record, to unseal it, and to hand it to Step Functions (SendTaskSuccess /
+//! SendTaskFailure).
 
 use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use thiserror::Error;
 
-use crate::model::{Decision, TaskToken, REJECTED_ERROR};
+use base64::Engine as _;
+
+use crate::model::{Decision, EnvironmentName, SealedToken, TaskToken, REJECTED_ERROR};
 
 #[derive(Debug, Error)]
 pub enum GateError {
@@ -14,6 +17,86 @@ pub enum GateError {
     Gone,
     #[error("{op}: {message}")]
     Sfn { op: &'static str, message: String },
+    #[error("{op} with the token key: {message}")]
+    Kms { op: &'static str, message: String },
+}
+
+/// Ferry's token key (KMS): seals task tokens for the approval record, bound to one gate by the
+/// encryption context, so a sealed token copied to another approval does not open.
+#[derive(Clone, Debug)]
+pub struct TokenKey {
+    kms: aws_sdk_kms::Client,
+    key_id: String,
+}
+
+impl TokenKey {
+    pub fn new(kms: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
+        Self {
+            kms,
+            key_id: key_id.into(),
+        }
+    }
+
+    pub async fn seal(
+        &self,
+        token: &TaskToken,
+        deployment: &str,
+        environment: &EnvironmentName,
+    ) -> Result<SealedToken, GateError> {
+        let kms_err = |e: String| GateError::Kms {
+            op: "kms:Encrypt",
+            message: e,
+        };
+        let out = self
+            .kms
+            .encrypt()
+            .key_id(&self.key_id)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(
+                token.expose().as_bytes(),
+            ))
+            .encryption_context("ferry:deployment", deployment)
+            .encryption_context("ferry:environment", environment.as_str())
+            .send()
+            .await
+            .map_err(|e| kms_err(DisplayErrorContext(e).to_string()))?;
+        let blob = out
+            .ciphertext_blob
+            .ok_or_else(|| kms_err("no ciphertext returned".into()))?;
+        Ok(SealedToken::new(
+            base64::engine::general_purpose::STANDARD.encode(blob.as_ref()),
+        ))
+    }
+
+    pub async fn unseal(
+        &self,
+        sealed: &SealedToken,
+        deployment: &str,
+        environment: &EnvironmentName,
+    ) -> Result<TaskToken, GateError> {
+        let kms_err = |e: String| GateError::Kms {
+            op: "kms:Decrypt",
+            message: e,
+        };
+        let blob = base64::engine::general_purpose::STANDARD
+            .decode(sealed.ciphertext())
+            .map_err(|e| kms_err(format!("the sealed token is not base64: {e}")))?;
+        let out = self
+            .kms
+            .decrypt()
+            .key_id(&self.key_id)
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(blob))
+            .encryption_context("ferry:deployment", deployment)
+            .encryption_context("ferry:environment", environment.as_str())
+            .send()
+            .await
+            .map_err(|e| kms_err(DisplayErrorContext(e).to_string()))?;
+        let plain = out
+            .plaintext
+            .ok_or_else(|| kms_err("no plaintext returned".into()))?;
+        String::from_utf8(plain.into_inner())
+            .map(TaskToken::new)
+            .map_err(|e| kms_err(format!("the unsealed token is not text: {e}")))
+    }
 }
 
 impl GateError {

@@ -258,3 +258,51 @@ fn a_requester_the_api_did_not_record_is_refused() {
     stack.ok(&["approve", &id, "--as", "bob"]);
     assert_eq!(stack.wait_finished(&id)["status"], "succeeded");
 }
+
+#[test]
+fn task_tokens_in_the_table_complete_nothing() {
+    let stack = Stack::up();
+    stack.ok(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+    ]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
+    stack.wait_step(&id, "prod", "awaiting-approval");
+
+    // What anyone who reads the table gets: a sealed token, which Step Functions refuses.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let approval = rt
+        .block_on(stack.approval("hello-service", &id, "prod"))
+        .expect("approval record");
+    let stored = serde_json::to_value(&approval).unwrap()["task_token"]
+        .as_str()
+        .expect("a sealed token is stored")
+        .to_owned();
+    let refused = rt.block_on(async {
+        let sdk =
+            ferry_shared::aws::local_sdk_config(stack.var("AWS_ENDPOINT_URL_SFN").unwrap()).await;
+        aws_sdk_sfn::Client::new(&sdk)
+            .send_task_success()
+            .task_token(&stored)
+            .output(r#"{"decision":"approved","approver":"mallory"}"#)
+            .send()
+            .await
+    });
+    assert!(
+        refused.is_err(),
+        "a token read from the table completed the gate"
+    );
+    assert!(!stack
+        .ok(&["status", "hello-service", "--output", "json"])
+        .contains(&stored));
+
+    // The approval function unseals it for the gate it belongs to.
+    stack.ok(&["approve", &id, "--as", "bob"]);
+    assert_eq!(stack.wait_finished(&id)["status"], "succeeded");
+}

@@ -136,24 +136,35 @@ pub async fn decide(
     }
 
     let summary = approval.plan_summary.to_string();
-    let completed = match req.decision {
-        Verdict::Approve => {
-            let decision = Decision {
-                decision: status,
-                approver: identity.to_owned(),
-                comment: comment.map(str::to_owned),
-                plan_sha256: approval.plan_sha256.clone(),
-                plan_summary: summary.clone(),
-            };
-            gate::send_decision(&deps.sfn, &approval.task_token, &decision).await
-        }
-        Verdict::Reject => {
-            let cause = format!(
-                "rejected by {identity}{}",
-                comment.map(|c| format!(": {c}")).unwrap_or_default()
-            );
-            gate::send_rejection(&deps.sfn, &approval.task_token, &cause).await
-        }
+    let completed = match deps
+        .token_key
+        .unseal(
+            &approval.task_token,
+            &approval.deployment_id,
+            &approval.environment,
+        )
+        .await
+    {
+        Err(e) => Err(e),
+        Ok(token) => match req.decision {
+            Verdict::Approve => {
+                let decision = Decision {
+                    decision: status,
+                    approver: identity.to_owned(),
+                    comment: comment.map(str::to_owned),
+                    plan_sha256: approval.plan_sha256.clone(),
+                    plan_summary: summary.clone(),
+                };
+                gate::send_decision(&deps.sfn, &token, &decision).await
+            }
+            Verdict::Reject => {
+                let cause = format!(
+                    "rejected by {identity}{}",
+                    comment.map(|c| format!(": {c}")).unwrap_or_default()
+                );
+                gate::send_rejection(&deps.sfn, &token, &cause).await
+            }
+        },
     };
     if let Err(e) = completed {
         warn!(error = %e, "the gate did not accept the decision");
@@ -168,7 +179,7 @@ pub async fn decide(
             .await?;
         return Err(match e {
             GateError::Gone => ApiError::Conflict(e.to_string()),
-            GateError::Sfn { .. } => ApiError::Sfn(e.to_string()),
+            GateError::Sfn { .. } | GateError::Kms { .. } => ApiError::Sfn(e.to_string()),
         });
     }
     store

@@ -23,6 +23,8 @@ pub use deploy::request_deployment;
 pub struct Deps {
     pub store: Store,
     pub sfn: aws_sdk_sfn::Client,
+    /// Unseals the task tokens approval records hold.
+    pub token_key: ferry_shared::gate::TokenKey,
     /// The deploy state machine deployments start.
     pub state_machine_arn: String,
 }

@@ -5,7 +5,7 @@
 
 use approve::{handle, Deps};
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
-use ferry_shared::{aws, config, store::Store};
+use ferry_shared::{aws, config, gate::TokenKey, store::Store};
 
 ferry_lambda::main!(
     LambdaFunctionUrlRequest,
@@ -14,6 +14,7 @@ ferry_lambda::main!(
     |sdk| Deps {
         store: Store::new(aws::dynamodb_client(sdk), config::table_from_env()?),
         sfn: aws_sdk_sfn::Client::new(sdk),
+        token_key: TokenKey::new(aws_sdk_kms::Client::new(sdk), config::token_key_from_env()?),
         state_machine_arn: config::state_machine_from_env()?,
     }
 );

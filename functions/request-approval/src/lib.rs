@@ -5,10 +5,10 @@
 //! the approval function, never with SendTaskSuccess themselves.
 
 use chrono::{Duration, Utc};
-use ferry_shared::gate::{self, GateError};
+use ferry_shared::gate::{self, GateError, TokenKey};
 use ferry_shared::model::{
-    plan_prefix, Approval, ApprovalPolicy, ApprovalStatus, Decision, PlanSummary, StepStatus,
-    TaskToken,
+    plan_prefix, Approval, ApprovalPolicy, ApprovalStatus, Decision, PlanSummary, SealedToken,
+    StepStatus, TaskToken,
 };
 use ferry_shared::store::Store;
 use ferry_shared::workflow::{EnvContext, WorkflowError};
@@ -18,6 +18,7 @@ use tracing::{info, instrument};
 #[derive(Clone, Debug)]
 pub struct Deps {
     pub store: Store,
+    pub token_key: TokenKey,
     pub s3: aws_sdk_s3::Client,
     pub bucket: String,
     pub sns: aws_sdk_sns::Client,
@@ -96,6 +97,18 @@ pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, Workflo
         })?;
     let auto = automatic_decision(env.approval, &plan);
 
+    // Sealed for the record (only the approval function unseals it); the auto path needs none.
+    let sealed = match auto {
+        Some(_) => SealedToken::default(),
+        None => deps
+            .token_key
+            .seal(&input.task_token, &ctx.deployment_id, &ctx.environment)
+            .await
+            .map_err(|e| WorkflowError::Aws {
+                service: "kms:Encrypt",
+                message: e.to_string(),
+            })?,
+    };
     let mut approval = Approval {
         deployment_id: ctx.deployment_id.clone(),
         component: ctx.component.clone(),
@@ -107,7 +120,7 @@ pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, Workflo
         plan_summary: plan.clone(),
         requested_at: now,
         expires_at,
-        task_token: input.task_token.clone(),
+        task_token: sealed,
         decided_by: None,
         comment: None,
         decided_at: None,
@@ -117,7 +130,6 @@ pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, Workflo
         approval.status = ApprovalStatus::Approved;
         approval.decided_by = Some(rule.into());
         approval.decided_at = Some(now);
-        approval.task_token = TaskToken::default();
     }
     store.put_approval(&approval).await?;
     store
@@ -152,7 +164,7 @@ pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, Workflo
                 service: "states:SendTaskSuccess",
                 message: match e {
                     GateError::Sfn { message, .. } => message,
-                    gone @ GateError::Gone => gone.to_string(),
+                    other => other.to_string(),
                 },
             })?;
         info!(rule, plan = %plan, "approved by policy");

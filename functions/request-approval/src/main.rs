@@ -3,7 +3,7 @@
 // The runtime service future nests deeper than rustc's default layout query depth allows.
 #![recursion_limit = "256"]
 
-use ferry_shared::{aws, config, store::Store};
+use ferry_shared::{aws, config, gate::TokenKey, store::Store};
 use request_approval::{handle, Deps, GateInput};
 
 ferry_lambda::main!(GateInput, handle, config::json_logs(), |sdk| {
@@ -15,5 +15,6 @@ ferry_lambda::main!(GateInput, handle, config::json_logs(), |sdk| {
         sns: aws_sdk_sns::Client::new(sdk),
         topic_arn: config::topic_arn_from_env()?,
         sfn: aws_sdk_sfn::Client::new(sdk),
+        token_key: TokenKey::new(aws_sdk_kms::Client::new(sdk), config::token_key_from_env()?),
     }
 });

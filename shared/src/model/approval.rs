@@ -52,7 +52,37 @@ impl fmt::Display for TaskToken {
     }
 }
 
-/// A pending or decided approval. The task token is stored so the approval function can
+/// A task token sealed with Ferry's token key (KMS) and bound to its gate by the encryption
+/// context: what the approval record stores. Whoever reads the table (a CLI user running
+/// `ferry status`) holds only this, which completes nothing; only the approval function may
+/// unseal it (`crate::gate`).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SealedToken(String);
+
+impl SealedToken {
+    pub(crate) fn new(ciphertext: String) -> Self {
+        Self(ciphertext)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub(crate) fn ciphertext(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SealedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "SealedToken(none)"
+        } else {
+            "SealedToken(…)"
+        })
+    }
+}
+
+/// A pending or decided approval. The task token is stored sealed so the approval function can
 /// complete the gate; it is never logged nor returned to users.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,8 +97,8 @@ pub struct Approval {
     pub plan_summary: PlanSummary,
     pub requested_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "TaskToken::is_empty", default)]
-    pub task_token: TaskToken,
+    #[serde(skip_serializing_if = "SealedToken::is_empty", default)]
+    pub task_token: SealedToken,
     pub decided_by: Option<String>,
     pub comment: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
@@ -80,7 +110,7 @@ impl Approval {
     /// The approval as users may see it: without the task token.
     pub fn redacted(&self) -> Approval {
         Approval {
-            task_token: TaskToken::default(),
+            task_token: SealedToken::default(),
             ..self.clone()
         }
     }
@@ -163,7 +193,7 @@ mod tests {
             plan_summary: PlanSummary::default(),
             requested_at: Utc::now(),
             expires_at: Utc::now(),
-            task_token: TaskToken::new("secret-token"),
+            task_token: SealedToken::new("secret-token".into()),
             decided_by: None,
             comment: None,
             decided_at: None,
@@ -182,13 +212,15 @@ mod tests {
         let a = approval();
         let debug = format!("{a:?}");
         assert!(!debug.contains("secret-token"), "{debug}");
-        assert!(debug.contains("TaskToken(…redacted…)"), "{debug}");
+        assert!(debug.contains("SealedToken(…)"), "{debug}");
         assert!(!format!("{:#?}", a).contains("secret-token"));
-        assert!(!a.task_token.to_string().contains("secret-token"));
-        // Stored as the plain string, so records written before the newtype still read.
+        let token = TaskToken::new("plain-token");
+        assert_eq!(format!("{token:?}"), "TaskToken(…redacted…)");
+        assert!(!token.to_string().contains("plain-token"));
+        assert_eq!(token.expose(), "plain-token");
+        // Stored as a plain string attribute.
         let stored = serde_json::to_value(&a).unwrap();
         assert_eq!(stored["task_token"], "secret-token");
-        assert_eq!(a.task_token.expose(), "secret-token");
     }
 
     #[test]

@@ -106,6 +106,7 @@ fn iam_for(sdk_crate: &str, op: &str) -> Vec<String> {
         "aws-sdk-sns" => "sns",
         "aws-sdk-sqs" => "sqs",
         "aws-sdk-codebuild" => "codebuild",
+        "aws-sdk-kms" => "kms",
         other => panic!("no IAM service prefix known for {other}: add it to iam_for"),
     };
     // Operations authorized by an action of another name (Service Authorization Reference).
