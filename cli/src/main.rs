@@ -6,6 +6,8 @@ mod cli;
 mod cmd;
 mod context;
 mod exit;
+#[cfg(test)]
+mod fuzz;
 mod output;
 mod parse;
 mod stack;

@@ -62,6 +62,29 @@ impl Stack {
         panic!("ferry local up failed five times; last error: {last}");
     }
 
+    /// The usual gate scene: `prod` (order 1, approval required, plus `env_flags`), the example
+    /// component's 1.0.0 released, deployed (`deploy_flags` added, e.g. `--as alice`) and waiting
+    /// at prod's gate. Returns the deployment id.
+    pub fn pending_prod_deploy(&self, env_flags: &[&str], deploy_flags: &[&str]) -> String {
+        let mut env = vec![
+            "env",
+            "put",
+            "prod",
+            "--order",
+            "1",
+            "--approval",
+            "required",
+        ];
+        env.extend(env_flags);
+        self.ok(&env);
+        self.release_dir(&crate::repo_root().join("examples/hello-service"), "1.0.0");
+        let mut deploy = vec!["hello-service", "1.0.0", "--to", "prod"];
+        deploy.extend(deploy_flags);
+        let id = self.deploy(&deploy);
+        self.wait_step(&id, "prod", "awaiting-approval");
+        id
+    }
+
     /// `ferry deploy ARGS…`, insisting it starts; returns the deployment id.
     pub fn deploy(&self, args: &[&str]) -> String {
         let mut all = vec!["deploy"];

@@ -2,15 +2,7 @@
 //! binary, handlers, engine and terraform: identities are compared on what the caller cannot
 //! choose, and a decision the gate did not take is never recorded as made.
 
-use ferry_tests::repo_root;
 use ferry_tests::stack::Stack;
-
-fn example() -> String {
-    repo_root()
-        .join("examples/hello-service")
-        .to_string_lossy()
-        .into_owned()
-}
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -19,21 +11,10 @@ fn stderr(o: &std::process::Output) -> String {
 #[test]
 fn allowed_approvers_match_local_identities_and_four_eyes_ignores_case() {
     let stack = Stack::up();
-    stack.ok(&[
-        "env",
-        "put",
-        "prod",
-        "--order",
-        "1",
-        "--approval",
-        "required",
-        "--approvers",
-        "alice,bob",
-        "--four-eyes",
-    ]);
-    stack.release_dir(example().as_ref(), "1.0.0");
-    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
-    stack.wait_step(&id, "prod", "awaiting-approval");
+    let id = stack.pending_prod_deploy(
+        &["--approvers", "alice,bob", "--four-eyes"],
+        &["--as", "alice"],
+    );
 
     // Not on the list.
     let out = stack.ferry(&["approve", &id, "--as", "carol"]);
@@ -64,18 +45,7 @@ fn allowed_approvers_match_local_identities_and_four_eyes_ignores_case() {
 #[test]
 fn a_decision_the_gate_refuses_is_not_recorded_as_made() {
     let stack = Stack::up();
-    stack.ok(&[
-        "env",
-        "put",
-        "prod",
-        "--order",
-        "1",
-        "--approval",
-        "required",
-    ]);
-    stack.release_dir(example().as_ref(), "1.0.0");
-    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
-    stack.wait_step(&id, "prod", "awaiting-approval");
+    let id = stack.pending_prod_deploy(&[], &["--as", "alice"]);
     let arn = stack.json(&["deployment", &id])["execution_arn"]
         .as_str()
         .expect("execution arn")
@@ -209,19 +179,7 @@ fn forge(stack: &Stack, name: &str, input: serde_json::Value) -> (String, String
 #[test]
 fn a_requester_the_api_did_not_record_is_refused() {
     let stack = Stack::up();
-    stack.ok(&[
-        "env",
-        "put",
-        "prod",
-        "--order",
-        "1",
-        "--approval",
-        "required",
-        "--four-eyes",
-    ]);
-    stack.release_dir(example().as_ref(), "1.0.0");
-    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
-    stack.wait_step(&id, "prod", "awaiting-approval");
+    let id = stack.pending_prod_deploy(&["--four-eyes"], &["--as", "alice"]);
     let before = stack.json(&["deployment", &id]);
     assert_eq!(before["requester"], "local:alice");
 
@@ -262,18 +220,7 @@ fn a_requester_the_api_did_not_record_is_refused() {
 #[test]
 fn task_tokens_in_the_table_complete_nothing() {
     let stack = Stack::up();
-    stack.ok(&[
-        "env",
-        "put",
-        "prod",
-        "--order",
-        "1",
-        "--approval",
-        "required",
-    ]);
-    stack.release_dir(example().as_ref(), "1.0.0");
-    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
-    stack.wait_step(&id, "prod", "awaiting-approval");
+    let id = stack.pending_prod_deploy(&[], &["--as", "alice"]);
 
     // What anyone who reads the table gets: a sealed token, which Step Functions refuses.
     let rt = tokio::runtime::Runtime::new().expect("runtime");

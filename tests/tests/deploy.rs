@@ -251,18 +251,7 @@ fn plan_and_apply_failures_are_recorded_and_release_the_lock() {
 #[test]
 fn concurrent_deploys_of_one_component_to_one_environment() {
     let stack = Stack::up();
-    stack.ok(&[
-        "env",
-        "put",
-        "prod",
-        "--order",
-        "1",
-        "--approval",
-        "required",
-    ]);
-    stack.release_dir(example().as_ref(), "1.0.0");
-    let first = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
-    stack.wait_step(&first, "prod", "awaiting-approval");
+    let first = stack.pending_prod_deploy(&[], &[]);
     let second = deploy(
         &stack,
         &["hello-service", "1.0.0", "--to", "prod", "--as", "carol"],
@@ -321,18 +310,7 @@ fn promotion_rule_refuses_and_a_recorded_reason_overrides() {
 #[test]
 fn a_tampered_plan_is_refused_at_apply() {
     let stack = Stack::up();
-    stack.ok(&[
-        "env",
-        "put",
-        "prod",
-        "--order",
-        "1",
-        "--approval",
-        "required",
-    ]);
-    stack.release_dir(example().as_ref(), "1.0.0");
-    let id = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
-    stack.wait_step(&id, "prod", "awaiting-approval");
+    let id = stack.pending_prod_deploy(&[], &[]);
     let rt = rt();
     rt.block_on(async {
         let key = format!("deployments/{id}/prod/plan.tfplan");
@@ -363,18 +341,7 @@ fn a_tampered_plan_is_refused_at_apply() {
 #[test]
 fn cancel_records_abort_and_releases_the_lock() {
     let stack = Stack::up();
-    stack.ok(&[
-        "env",
-        "put",
-        "prod",
-        "--order",
-        "1",
-        "--approval",
-        "required",
-    ]);
-    stack.release_dir(example().as_ref(), "1.0.0");
-    let id = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
-    stack.wait_step(&id, "prod", "awaiting-approval");
+    let id = stack.pending_prod_deploy(&[], &[]);
     let out = stack.ok(&["cancel", &id, "--reason", "wrong version"]);
     assert!(out.contains("cancelled"), "{out}");
     let d = stack.json(&["deployment", &id]);
@@ -399,18 +366,7 @@ fn cancel_records_abort_and_releases_the_lock() {
 #[test]
 fn a_lock_left_by_a_stopped_execution_is_taken_over() {
     let stack = Stack::up();
-    stack.ok(&[
-        "env",
-        "put",
-        "prod",
-        "--order",
-        "1",
-        "--approval",
-        "required",
-    ]);
-    stack.release_dir(example().as_ref(), "1.0.0");
-    let first = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
-    stack.wait_step(&first, "prod", "awaiting-approval");
+    let first = stack.pending_prod_deploy(&[], &[]);
     let arn = stack.json(&["deployment", &first])["execution_arn"]
         .as_str()
         .unwrap()
@@ -438,18 +394,7 @@ fn a_lock_left_by_a_stopped_execution_is_taken_over() {
 #[test]
 fn cancel_changes_nothing_when_the_execution_cannot_be_read() {
     let stack = Stack::up();
-    stack.ok(&[
-        "env",
-        "put",
-        "prod",
-        "--order",
-        "1",
-        "--approval",
-        "required",
-    ]);
-    stack.release_dir(example().as_ref(), "1.0.0");
-    let id = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
-    stack.wait_step(&id, "prod", "awaiting-approval");
+    let id = stack.pending_prod_deploy(&[], &[]);
     let before = stack.json(&["deployment", &id]);
 
     // Step Functions unreachable: nothing listens on this port.
