@@ -332,3 +332,50 @@ fn a_registration_fault_lands_in_the_failed_list() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn an_upload_never_replaces_bytes_already_at_the_key() {
+    let stack = Stack::up();
+    // Bytes already at the version's key (an upload that was rejected: no verified checksum).
+    let first = zips::release("once", "1.0.0");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let s3 = rt.block_on(async {
+        let sdk = ferry_shared::aws::local_sdk_config(stack.var("AWS_ENDPOINT_URL").unwrap()).await;
+        ferry_shared::aws::s3_client(&sdk)
+    });
+    let bucket = stack.var("FERRY_ARTIFACT_BUCKET").unwrap().to_owned();
+    rt.block_on(
+        s3.put_object()
+            .bucket(&bucket)
+            .key("releases/once/1.0.0.zip")
+            .body(first.clone().into())
+            .send(),
+    )
+    .expect("upload");
+
+    // `ferry release` of other bytes for that version is refused at the door, not written.
+    let manifest = zips::manifest("once", "1.0.0");
+    let other = zips::zip_of(
+        &[("ferry.json", &manifest), ("main.tf", b"# other bytes\n")],
+        zip::CompressionMethod::Stored,
+    );
+    let path = write_zip(stack.dir.path(), "once-1.0.0.zip", &other);
+    let out = stack.ferry(&["release", &path]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let stored = rt.block_on(async {
+        s3.get_object()
+            .bucket(&bucket)
+            .key("releases/once/1.0.0.zip")
+            .send()
+            .await
+            .expect("get")
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .into_bytes()
+            .to_vec()
+    });
+    assert_eq!(stored, first, "the bytes at the key were replaced");
+}

@@ -83,9 +83,27 @@ async fn release(
         .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
         .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(local.sha256))
         .metadata(SHA256_METADATA, &sha_hex)
+        // Never replace what is there: a version's bytes are written once (the bucket policy
+        // refuses uploads to releases/ without this).
+        .if_none_match("*")
         .send()
-        .await
-        .with_context(|| format!("uploading to s3://{bucket}/{}", key.s3_key()))?;
+        .await;
+    let put = match put {
+        Err(e)
+            if e.as_service_error()
+                .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code)
+                == Some("PreconditionFailed") =>
+        {
+            bail!(
+                "s3://{bucket}/{} already exists (an earlier upload of {} {}, registered or not); \
+                 releases are immutable — bump the version",
+                key.s3_key(),
+                key.component,
+                key.version
+            )
+        }
+        other => other.with_context(|| format!("uploading to s3://{bucket}/{}", key.s3_key()))?,
+    };
     let etag = put.e_tag().unwrap_or_default().trim_matches('"').to_owned();
     let result = ReleaseResult {
         status: ReleaseStatus::Uploaded,
