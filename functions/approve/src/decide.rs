@@ -190,10 +190,13 @@ pub async fn decide(
             s.approver = Some(identity.to_owned());
             s.comment = comment.map(str::to_owned);
             s.decided_at = Some(Utc::now());
-            s.status = match req.decision {
-                Verdict::Approve => StepStatus::Approved,
-                Verdict::Reject => StepStatus::Rejected,
-            };
+            // The workflow moves as soon as the gate accepts: never step its record back.
+            if s.status == StepStatus::AwaitingApproval {
+                s.status = match req.decision {
+                    Verdict::Approve => StepStatus::Approved,
+                    Verdict::Reject => StepStatus::Rejected,
+                };
+            }
         })
         .await?;
     info!(%status, environment = %approval.environment, "decision recorded");
