@@ -85,6 +85,27 @@ impl Stack {
         id
     }
 
+    /// Stops a deployment's execution behind ferry's back (the console, the API): no Catch runs.
+    pub fn stop_execution(&self, deployment: &str) {
+        let arn = self.json(&["deployment", deployment])["execution_arn"]
+            .as_str()
+            .expect("execution arn")
+            .to_owned();
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let sdk = ferry_shared::aws::local_sdk_config(
+                self.var("AWS_ENDPOINT_URL_SFN").expect("sfn endpoint"),
+            )
+            .await;
+            aws_sdk_sfn::Client::new(&sdk)
+                .stop_execution()
+                .execution_arn(&arn)
+                .send()
+                .await
+                .expect("stop");
+        });
+    }
+
     /// `ferry deploy ARGS…`, insisting it starts; returns the deployment id.
     pub fn deploy(&self, args: &[&str]) -> String {
         let mut all = vec!["deploy"];

@@ -367,21 +367,8 @@ fn cancel_records_abort_and_releases_the_lock() {
 fn a_lock_left_by_a_stopped_execution_is_taken_over() {
     let stack = Stack::up();
     let first = stack.pending_prod_deploy(&[], &[]);
-    let arn = stack.json(&["deployment", &first])["execution_arn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     // Stopped behind ferry's back (the console, the API): no Catch runs, the lock stays.
-    rt().block_on(async {
-        let sdk =
-            ferry_shared::aws::local_sdk_config(stack.var("AWS_ENDPOINT_URL_SFN").unwrap()).await;
-        aws_sdk_sfn::Client::new(&sdk)
-            .stop_execution()
-            .execution_arn(&arn)
-            .send()
-            .await
-            .expect("stop");
-    });
+    stack.stop_execution(&first);
     assert!(rt().block_on(stack.locked("hello-service", "prod")));
     let second = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
     stack.wait_step(&second, "prod", "awaiting-approval");

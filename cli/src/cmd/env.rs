@@ -8,7 +8,6 @@ use clap::Subcommand;
 use ferry_shared::model::{ApprovalPolicy, Environment, EnvironmentName};
 use ferry_shared::store::Store;
 
-use crate::args::TableArg;
 use crate::context::Context;
 use crate::exit::Exit;
 use crate::output::{self, Format};
@@ -22,8 +21,9 @@ use crate::stack::Resource;
 pub struct Args {
     #[command(subcommand)]
     command: EnvCommand,
-    #[command(flatten)]
-    table: TableArg,
+    /// DynamoDB table Ferry keeps its records in [default: from --stack].
+    #[arg(long, env = "FERRY_TABLE", global = true, hide_env_values = true)]
+    table: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,7 +63,7 @@ const DEFAULT_TIMEOUT: Duration =
     Duration::from_secs(ferry_shared::model::DEFAULT_APPROVAL_TIMEOUT_SECS);
 
 pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
-    let store = ctx.store(args.table.table.as_deref()).await?;
+    let store = ctx.store(args.table.as_deref()).await?;
     match args.command {
         EnvCommand::Put(put) => {
             let timeout = match put.timeout {
