@@ -9,6 +9,17 @@ use serde_json::Value;
 
 use crate::{moto_program, workspace_bin};
 
+/// `ferry env put` of a `prod` environment (order 1) whose every plan needs an approval.
+pub const PROD_REQUIRED: [&str; 7] = [
+    "env",
+    "put",
+    "prod",
+    "--order",
+    "1",
+    "--approval",
+    "required",
+];
+
 pub struct Stack {
     pub dir: tempfile::TempDir,
     pub port: u16,
@@ -66,15 +77,7 @@ impl Stack {
     /// component's 1.0.0 released, deployed (`deploy_flags` added, e.g. `--as alice`) and waiting
     /// at prod's gate. Returns the deployment id.
     pub fn pending_prod_deploy(&self, env_flags: &[&str], deploy_flags: &[&str]) -> String {
-        let mut env = vec![
-            "env",
-            "put",
-            "prod",
-            "--order",
-            "1",
-            "--approval",
-            "required",
-        ];
+        let mut env = PROD_REQUIRED.to_vec();
         env.extend(env_flags);
         self.ok(&env);
         self.release_dir(&crate::repo_root().join("examples/hello-service"), "1.0.0");

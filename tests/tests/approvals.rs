@@ -2,7 +2,7 @@
 //! binary, handlers, engine and terraform: identities are compared on what the caller cannot
 //! choose, and a decision the gate did not take is never recorded as made.
 
-use ferry_tests::stack::Stack;
+use ferry_tests::stack::{Stack, PROD_REQUIRED};
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -91,17 +91,9 @@ fn comments_and_timeouts_are_bounded_at_the_edge() {
         ("999999999999999999d", "invalid duration"),
         ("400d", "longer than a year"),
     ] {
-        let out = stack.ferry(&[
-            "env",
-            "put",
-            "prod",
-            "--order",
-            "1",
-            "--approval",
-            "required",
-            "--timeout",
-            timeout,
-        ]);
+        let mut args = PROD_REQUIRED.to_vec();
+        args.extend(["--timeout", timeout]);
+        let out = stack.ferry(&args);
         assert_eq!(out.status.code(), Some(2), "{timeout}: {}", stderr(&out));
         assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
         assert!(stderr(&out).contains(says), "{timeout}: {}", stderr(&out));

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ferry_tests::repo_root;
-use ferry_tests::stack::{component_dir, Stack};
+use ferry_tests::stack::{component_dir, Stack, PROD_REQUIRED};
 
 fn example() -> String {
     repo_root()
@@ -128,15 +128,7 @@ fn full_loop_with_four_eyes_approval() {
 #[test]
 fn rejection_applies_nothing_and_releases_the_lock() {
     let stack = Stack::up();
-    stack.ok(&[
-        "env",
-        "put",
-        "prod",
-        "--order",
-        "1",
-        "--approval",
-        "required",
-    ]);
+    stack.ok(&PROD_REQUIRED);
     stack.release_dir(example().as_ref(), "2.0.0");
     let id = deploy(&stack, &["hello-service", "2.0.0", "--to", "prod"]);
     stack.wait_step(&id, "prod", "awaiting-approval");
