@@ -79,6 +79,20 @@ pub async fn create(clients: &Clients, names: &StackNames) -> Result<Queues> {
             return Err(anyhow::Error::new(e).context(format!("creating bucket {}", names.bucket)))
         }
     }
+    // As in AWS (template.yaml): every upload keeps its own version, which registration records
+    // and builds download, so a later upload to a release key never changes a registered release.
+    clients
+        .s3
+        .put_bucket_versioning()
+        .bucket(&names.bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("enabling versioning on bucket {}", names.bucket))?;
     ferry_shared::store::create_table(&clients.dynamodb, &names.table)
         .await
         .context("creating table")?;

@@ -1,5 +1,6 @@
-//! S3 access to release zips: HEAD with the verified checksum, and ranged reads pinned to one
-//! object version by ETag so a concurrent overwrite can't mix two zips' bytes.
+//! S3 access to release zips: the versions of a key, HEAD with the verified checksum, and ranged
+//! reads pinned to one object version (by VersionId, and by ETag) so a concurrent overwrite can't
+//! mix two zips' bytes.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +53,8 @@ fn status_of<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Op
 pub struct ObjectInfo {
     pub size: u64,
     pub etag: String,
+    /// S3's VersionId of these bytes; `None` in a bucket that never had versioning.
+    pub version_id: Option<String>,
     /// Hex SHA-256 of the whole object, when S3 verified one at upload or `ferry release` set it.
     pub sha256: Option<String>,
 }
@@ -78,18 +81,55 @@ impl Artifacts {
         &self.client
     }
 
-    /// HEAD the object; `None` when it is gone or (with `if_match`) was replaced since the event.
-    pub async fn head(
-        &self,
-        key: &str,
-        if_match: Option<&str>,
-    ) -> Result<Option<ObjectInfo>, S3Error> {
+    /// Every stored version of exactly `key`, oldest first (S3 lists a key's versions newest
+    /// first). Empty when the key has no object; an unversioned bucket lists its one object with
+    /// VersionId `null`, given here as `None`.
+    pub async fn versions(&self, key: &str) -> Result<Vec<ObjectVersion>, S3Error> {
+        let mut newest_first = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let out = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(key)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListObjectVersions", &self.bucket, key, e))?;
+            // The prefix also matches longer keys (`1.0.0.zip.bak`); only this key counts.
+            newest_first.extend(
+                out.versions()
+                    .iter()
+                    .filter(|v| v.key() == Some(key))
+                    .map(|v| ObjectVersion {
+                        version_id: v.version_id().and_then(real_version),
+                        etag: v.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+                    }),
+            );
+            if out.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = out.next_key_marker().map(str::to_owned);
+            version_marker = out.next_version_id_marker().map(str::to_owned);
+            if key_marker.is_none() && version_marker.is_none() {
+                break;
+            }
+        }
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
+    /// HEAD one version of the object; `None` when it is gone or was replaced (`Pin::ETag`).
+    pub async fn head(&self, key: &str, pin: &Pin) -> Result<Option<ObjectInfo>, S3Error> {
         let out = self
             .client
             .head_object()
             .bucket(&self.bucket)
             .key(key)
-            .set_if_match(if_match.map(str::to_owned))
+            .set_version_id(pin.version_id())
+            .set_if_match(pin.if_match())
             .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await;
@@ -106,19 +146,68 @@ impl Artifacts {
         Ok(Some(ObjectInfo {
             size,
             etag,
+            version_id: out.version_id().and_then(real_version),
             sha256: verified_sha256(out.checksum_sha256(), out.metadata()),
         }))
     }
 
-    /// A reader of byte ranges of `key`, pinned to `etag`.
-    pub fn ranges(&self, key: &str, etag: &str) -> S3Ranges<'_> {
+    /// A reader of byte ranges of one version of `key`: the one HEAD described.
+    pub fn ranges(&self, key: &str, info: &ObjectInfo) -> S3Ranges<'_> {
         S3Ranges {
             artifacts: self,
             key: key.to_owned(),
-            etag: etag.to_owned(),
+            etag: info.etag.clone(),
+            version_id: info.version_id.clone(),
             bytes: AtomicU64::new(0),
         }
     }
+}
+
+/// One stored version of a key, as ListObjectVersions gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub version_id: Option<String>,
+    /// Unquoted.
+    pub etag: String,
+}
+
+impl ObjectVersion {
+    /// How to read exactly these bytes.
+    pub fn pin(&self) -> Pin {
+        match &self.version_id {
+            Some(v) => Pin::Version(v.clone()),
+            None => Pin::ETag(self.etag.clone()),
+        }
+    }
+}
+
+/// Which bytes of a key to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// Exactly this version (a versioned bucket): never replaced under the reader.
+    Version(String),
+    /// Whatever is current, if its ETag (unquoted) is still this one.
+    ETag(String),
+}
+
+impl Pin {
+    fn version_id(&self) -> Option<String> {
+        match self {
+            Pin::Version(v) => Some(v.clone()),
+            Pin::ETag(_) => None,
+        }
+    }
+    fn if_match(&self) -> Option<String> {
+        match self {
+            Pin::Version(_) => None,
+            Pin::ETag(e) => Some(format!("\"{}\"", e.trim_matches('"'))),
+        }
+    }
+}
+
+/// S3 names the version of an object written while versioning was off `null`.
+fn real_version(v: &str) -> Option<String> {
+    (!v.is_empty() && v != "null").then(|| v.to_owned())
 }
 
 /// The whole-object SHA-256 as hex. A composite (multipart, "…-N") checksum is not a hash of
@@ -144,6 +233,7 @@ pub struct S3Ranges<'a> {
     artifacts: &'a Artifacts,
     key: String,
     etag: String,
+    version_id: Option<String>,
     bytes: AtomicU64,
 }
 
@@ -169,6 +259,7 @@ impl RangeRead for S3Ranges<'_> {
                 range.start,
                 range.end.saturating_sub(1)
             ))
+            .set_version_id(self.version_id.clone())
             .if_match(&self.etag)
             .send()
             .await;

@@ -206,8 +206,41 @@ pub struct TestEnv {
 
 pub use ferry_shared::names::unique;
 
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// One upload as S3 acknowledged it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    pub sha256: String,
+    /// Unquoted.
+    pub etag: String,
+    pub version_id: Option<String>,
+}
+
 impl TestEnv {
+    /// A world whose bucket is versioned, as Ferry's bucket is in AWS and in local mode.
     pub async fn new() -> Self {
+        let env = Self::unversioned().await;
+        env.s3
+            .put_bucket_versioning()
+            .bucket(&env.bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("enable versioning");
+        env
+    }
+
+    /// A world whose bucket never had versioning (registration then pins reads by ETag).
+    pub async fn unversioned() -> Self {
         init_log();
         let endpoint = moto().to_owned();
         let sdk = ferry_shared::aws::local_sdk_config(&endpoint).await;
@@ -244,10 +277,16 @@ impl TestEnv {
 
     /// Uploads `body` with a SHA-256 checksum S3 verifies (as `ferry release` does).
     pub async fn put_zip(&self, key: &str, body: Vec<u8>) -> String {
+        self.upload(key, body).await.sha256
+    }
+
+    /// Uploads `body` like `put_zip` and returns what S3 acknowledged.
+    pub async fn upload(&self, key: &str, body: Vec<u8>) -> Uploaded {
         use base64::Engine as _;
         use sha2::Digest;
         let sha = sha2::Sha256::digest(&body);
-        self.s3
+        let out = self
+            .s3
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -257,7 +296,44 @@ impl TestEnv {
             .send()
             .await
             .expect("put object");
-        hex::encode(sha)
+        Uploaded {
+            sha256: hex::encode(sha),
+            etag: out.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+            version_id: out.version_id().map(str::to_owned),
+        }
+    }
+
+    /// The event S3 sends for one upload: with its VersionId, as AWS sends it for a versioned
+    /// bucket, or (`with_version: false`) without, as moto's notifications do.
+    pub fn event_for_upload(
+        &self,
+        key: &str,
+        size: i64,
+        up: &Uploaded,
+        with_version: bool,
+    ) -> aws_lambda_events::s3::S3Event {
+        let mut event = s3_event(&self.bucket, key, size, &up.etag);
+        if with_version {
+            event.records[0].s3.object.version_id = up.version_id.clone();
+        }
+        event
+    }
+
+    /// The S3 bytes of one object version.
+    pub async fn get_version(&self, key: &str, version_id: &str) -> Vec<u8> {
+        self.s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .expect("get object version")
+            .body
+            .collect()
+            .await
+            .expect("body")
+            .to_vec()
     }
 
     /// An S3 event with AWS's documented shape for one uploaded object.

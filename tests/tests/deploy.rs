@@ -402,3 +402,53 @@ fn cancel_changes_nothing_when_the_execution_cannot_be_read() {
     stack.ok(&["cancel", &id, "--reason", "wrong version"]);
     assert!(!rt().block_on(stack.locked("hello-service", "prod")));
 }
+
+/// The artifact bucket is versioned and a release records its VersionId: bytes written over a
+/// registered release key (in AWS the bucket policy refuses that; a writer could still bypass
+/// Ferry's policy) are recorded as a conflict, and deploys keep using the registered bytes.
+#[test]
+fn a_release_overwritten_in_s3_still_deploys_its_registered_bytes() {
+    let stack = Stack::up();
+    stack.ok(&["env", "put", "dev", "--order", "1", "--approval", "none"]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let key = "releases/hello-service/1.0.0.zip";
+    let rt = rt();
+    rt.block_on(async {
+        stack
+            .s3()
+            .await
+            .put_object()
+            .bucket(stack.bucket())
+            .key(key)
+            .body(ferry_tests::zips::release("hello-service", "1.0.0").into())
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+            .send()
+            .await
+            .expect("overwrite");
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let listed = loop {
+        let listed = stack.json(&["releases", "hello-service"]);
+        if listed["rejections"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+        {
+            break listed;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the overwrite was never judged: {listed:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let rejection = &listed["rejections"][0];
+    assert_eq!(rejection["kind"], "conflict", "{listed:#}");
+    let release = &listed["releases"][0];
+    assert!(release["version_id"].is_string(), "{listed:#}");
+    assert_ne!(rejection["version_id"], release["version_id"], "{listed:#}");
+
+    let id = deploy(&stack, &["hello-service", "1.0.0", "--to", "dev"]);
+    let d = stack.wait_finished(&id);
+    assert_eq!(d["status"], "succeeded", "{d:#}");
+    assert!(rt.block_on(stack.state("hello-service", "dev")).is_some());
+}

@@ -403,9 +403,10 @@ async fn several_records_and_encoded_keys_in_one_event() {
     assert_eq!(versions, ["1.1.0-rc.1", "1.0.0"]);
 }
 
+/// Without versioning there is no way to read replaced bytes: the stale event registers nothing.
 #[tokio::test]
-async fn object_replaced_after_the_event_is_skipped_not_misregistered() {
-    let env = TestEnv::new().await;
+async fn unversioned_object_replaced_after_the_event_is_skipped_not_misregistered() {
+    let env = TestEnv::unversioned().await;
     let key = "releases/moving/1.0.0.zip";
     env.put_zip(key, zips::release("moving", "1.0.0")).await;
     let stale = env.event_for(key).await;
@@ -482,4 +483,193 @@ async fn transient_faults_fail_the_invocation_and_record_nothing() {
     // Once the fault clears, the retried event registers.
     let out = register_release::handle(&env.deps(), event).await.unwrap();
     assert_eq!(out[0].outcome, OutcomeKind::Registered);
+}
+
+/// A conflicting upload (same key, other bytes) in AWS is refused by the bucket policy; here it
+/// bypasses that, as a writer with a broader policy could, and lands before the first upload's
+/// event is handled. Each event is judged by its own version: the first upload is the release.
+#[tokio::test]
+async fn a_replacement_landing_before_the_first_event_is_a_conflict_not_the_release() {
+    for with_version in [true, false] {
+        let env = TestEnv::new().await;
+        let key = "releases/early/1.0.0.zip";
+        let first_zip = zips::release("early", "1.0.0");
+        let first_len = first_zip.len() as i64;
+        let first = env.upload(key, first_zip).await;
+        let m = br#"{"schema_version":1,"component":"early","version":"1.0.0","commit":"ffff"}"#;
+        let second_zip = zip_of(&[("ferry.json", m), ("main.tf", MAIN_TF)], Deflated);
+        let second_len = second_zip.len() as i64;
+        let second = env.upload(key, second_zip).await;
+        assert_ne!(first.version_id, second.version_id);
+
+        // The replacement's event arrives first.
+        let out = register_release::handle(
+            &env.deps(),
+            env.event_for_upload(key, second_len, &second, with_version),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out[0].outcome, OutcomeKind::Rejected, "{out:?}");
+        let early = ComponentName::parse("early").unwrap();
+        let releases = env.store.list_releases(&early).await.unwrap();
+        assert_eq!(releases.len(), 1, "{releases:?}");
+        assert_eq!(
+            releases[0].sha256, first.sha256,
+            "the first upload is the release"
+        );
+        assert_eq!(releases[0].version_id, first.version_id);
+        let rejections = env.store.list_rejections("early").await.unwrap();
+        assert_eq!(rejections.len(), 1, "{rejections:?}");
+        assert_eq!(rejections[0].kind, RejectionKind::Conflict);
+        assert_eq!(
+            rejections[0].sha256.as_deref(),
+            Some(second.sha256.as_str())
+        );
+        assert_eq!(rejections[0].version_id, second.version_id);
+
+        // Then the first upload's own event: already judged, nothing changes.
+        let out = register_release::handle(
+            &env.deps(),
+            env.event_for_upload(key, first_len, &first, with_version),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out[0].outcome, OutcomeKind::Duplicate, "{out:?}");
+        assert_eq!(env.store.list_rejections("early").await.unwrap().len(), 1);
+        // The registered version still serves the registered bytes.
+        let bytes = env
+            .get_version(key, releases[0].version_id.as_deref().unwrap())
+            .await;
+        assert_eq!(ferry_tests::sha256_hex(&bytes), first.sha256);
+    }
+}
+
+/// 1,000 uploads, 5% of them followed by conflicting bytes under the same key; the events arrive
+/// shuffled, some twice, half with a VersionId (AWS) and half without (moto's notifications),
+/// handled 16 at a time.
+#[tokio::test]
+async fn a_burst_of_1000_uploads_with_conflicts_registers_every_first_version() {
+    use futures::StreamExt;
+    const UPLOADS: usize = 1000;
+    const CONFLICT_EVERY: usize = 20; // 5%
+    let env = TestEnv::new().await;
+    let key_of = |i: usize| format!("releases/burst{}/1.{}.0.zip", i % 10, i / 10);
+
+    struct Key {
+        key: String,
+        first: ferry_tests::Uploaded,
+        conflict: Option<ferry_tests::Uploaded>,
+    }
+    let mut keys = Vec::with_capacity(UPLOADS);
+    let mut events = Vec::new();
+    for i in 0..UPLOADS {
+        let key = key_of(i);
+        let k = ReleaseKeyParts::of(&key);
+        let zip = zips::release(&k.0, &k.1);
+        let len = zip.len() as i64;
+        let first = env.upload(&key, zip).await;
+        events.push(env.event_for_upload(&key, len, &first, i % 2 == 0));
+        let conflict = if i % CONFLICT_EVERY == 7 {
+            let m = format!(
+                r#"{{"schema_version":1,"component":"{}","version":"{}","commit":"conflict{i}"}}"#,
+                k.0, k.1
+            );
+            let zip = zip_of(
+                &[("ferry.json", m.as_bytes()), ("main.tf", MAIN_TF)],
+                Deflated,
+            );
+            let len = zip.len() as i64;
+            let up = env.upload(&key, zip).await;
+            events.push(env.event_for_upload(&key, len, &up, i % 2 == 1));
+            Some(up)
+        } else {
+            None
+        };
+        keys.push(Key {
+            key,
+            first,
+            conflict,
+        });
+    }
+    let conflicts = keys.iter().filter(|k| k.conflict.is_some()).count();
+    assert_eq!(conflicts, UPLOADS / CONFLICT_EVERY);
+    // Every 10th event is delivered twice (at-least-once delivery), then all are shuffled with a
+    // fixed-seed permutation so a failure reproduces.
+    let again: Vec<_> = events.iter().step_by(10).cloned().collect();
+    events.extend(again);
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for i in (1..events.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        events.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    let deps = env.deps();
+    let outcomes: Vec<_> = futures::stream::iter(events)
+        .map(|e| {
+            let deps = deps.clone();
+            async move { register_release::handle(&deps, e).await.expect("handler") }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(outcomes
+        .iter()
+        .flatten()
+        .all(|o| o.outcome != OutcomeKind::Skipped));
+
+    let mut registered = 0;
+    let mut conflicts_recorded = 0;
+    for c in 0..10 {
+        let component = format!("burst{c}");
+        let releases = env
+            .store
+            .list_releases(&ComponentName::parse(&component).unwrap())
+            .await
+            .unwrap();
+        let rejections = env.store.list_rejections(&component).await.unwrap();
+        for k in keys
+            .iter()
+            .filter(|k| k.key.starts_with(&format!("releases/{component}/")))
+        {
+            let r = releases
+                .iter()
+                .find(|r| r.s3_key == k.key)
+                .unwrap_or_else(|| panic!("{} not registered", k.key));
+            assert_eq!(
+                r.sha256, k.first.sha256,
+                "{}: not the first upload's bytes",
+                k.key
+            );
+            assert_eq!(r.version_id, k.first.version_id, "{}", k.key);
+            // Deployable: the recorded version serves exactly the recorded bytes.
+            let bytes = env
+                .get_version(&k.key, r.version_id.as_deref().unwrap())
+                .await;
+            assert_eq!(ferry_tests::sha256_hex(&bytes), r.sha256, "{}", k.key);
+            registered += 1;
+            let mine: Vec<_> = rejections.iter().filter(|x| x.s3_key == k.key).collect();
+            match &k.conflict {
+                Some(up) => {
+                    assert_eq!(mine.len(), 1, "{}: {mine:?}", k.key);
+                    assert_eq!(mine[0].kind, RejectionKind::Conflict);
+                    assert_eq!(mine[0].version_id, up.version_id, "{}", k.key);
+                    assert_eq!(mine[0].sha256.as_deref(), Some(up.sha256.as_str()));
+                    conflicts_recorded += 1;
+                }
+                None => assert!(mine.is_empty(), "{}: {mine:?}", k.key),
+            }
+        }
+        assert_eq!(releases.len(), UPLOADS / 10, "{component}");
+    }
+    assert_eq!((registered, conflicts_recorded), (UPLOADS, conflicts));
+}
+
+/// The component and version a `releases/<c>/<v>.zip` key names.
+struct ReleaseKeyParts(String, String);
+impl ReleaseKeyParts {
+    fn of(key: &str) -> Self {
+        let k = ferry_shared::model::ReleaseKey::parse(key).unwrap();
+        Self(k.component.to_string(), k.version.to_string())
+    }
 }

@@ -21,6 +21,10 @@ pub struct Deps {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckOutput {
     pub release_sha256: String,
+    /// The S3 VersionId registered with the release, which the builds download; empty only for
+    /// a release registered from an unversioned bucket (CodeBuild variables are strings).
+    #[serde(default)]
+    pub release_version_id: String,
     pub approval: String,
     pub approval_timeout_seconds: u64,
 }
@@ -146,6 +150,7 @@ pub async fn handle(deps: &Deps, ctx: EnvContext) -> Result<CheckOutput, Workflo
     info!(override = reason.is_some(), "checked and locked");
     Ok(CheckOutput {
         release_sha256: release.sha256,
+        release_version_id: release.version_id.unwrap_or_default(),
         approval: env.approval.as_str().to_owned(),
         approval_timeout_seconds: env.approval_timeout_secs,
     })

@@ -4,7 +4,7 @@
 
 use aws_lambda_events::s3::S3Event;
 use chrono::Utc;
-use ferry_shared::artifact::{Artifacts, S3Error};
+use ferry_shared::artifact::{Artifacts, Pin, S3Error};
 use ferry_shared::model::{Manifest, ManifestError, Rejection, RejectionKind, Release, ReleaseKey};
 use ferry_shared::store::{PutRelease, Store, StoreError};
 use ferry_shared::workflow::TaskFailure;
@@ -81,8 +81,16 @@ pub async fn handle(deps: &Deps, event: S3Event) -> Result<Vec<Outcome>, FnError
     let jobs = event.records.into_iter().filter_map(|r| {
         let bucket = r.s3.bucket.name?;
         let key = decode_key(r.s3.object.key.as_deref()?);
-        let etag = r.s3.object.e_tag.filter(|e| !e.is_empty());
-        Some(async move { register(deps, &bucket, &key, etag.as_deref()).await })
+        let upload = Upload {
+            etag: r
+                .s3
+                .object
+                .e_tag
+                .filter(|e| !e.is_empty())
+                .map(|e| etag_unquoted(&e).to_owned()),
+            version_id: r.s3.object.version_id.filter(|v| !v.is_empty()),
+        };
+        Some(async move { register(deps, &bucket, &key, &upload).await })
     });
     let results = futures::future::join_all(jobs).await;
     let mut outcomes = Vec::with_capacity(results.len());
@@ -96,39 +104,106 @@ fn etag_unquoted(e: &str) -> &str {
     e.trim_matches('"')
 }
 
-/// Registers one uploaded object.
+/// Which upload an event is about, as the event names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Upload {
+    /// Unquoted.
+    pub etag: Option<String>,
+    /// S3 sends it for versioned buckets; some emulators leave it out.
+    pub version_id: Option<String>,
+}
+
+/// Registers the uploaded object version an event is about.
+///
+/// Each event is judged by its own version, so the order events arrive in cannot change the
+/// outcome: until the release is registered, the key's earlier versions are judged first, in
+/// upload order. The first valid upload of a version is its release; any later, different bytes
+/// are a recorded conflict, whichever event came first.
 #[instrument(skip(deps), fields(bucket = %bucket))]
 pub async fn register(
     deps: &Deps,
     bucket: &str,
     key: &str,
-    event_etag: Option<&str>,
+    upload: &Upload,
 ) -> Result<Outcome, FnError> {
     let artifacts = Artifacts::new(deps.s3.clone(), bucket);
+    let own_id = upload.version_id.as_deref().filter(|v| *v != "null");
+    let registered = registered(deps, key).await?;
+    if let (Some(id), true) = (own_id, registered) {
+        // Earlier uploads cannot matter any more: judge these bytes against the release.
+        return judge(deps, &artifacts, key, &Pin::Version(id.to_owned())).await;
+    }
+    let versions = artifacts.versions(key).await?;
+    let own = match (own_id, &upload.etag) {
+        (Some(id), _) => versions
+            .iter()
+            .position(|v| v.version_id.as_deref() == Some(id)),
+        // Without a VersionId the ETag names the bytes; the same bytes twice judge alike.
+        (_, Some(etag)) => versions.iter().position(|v| &v.etag == etag),
+        (_, None) => versions.len().checked_sub(1),
+    };
+    let Some(own) = own else {
+        warn!(
+            key,
+            "object version gone or replaced since the event; nothing to register"
+        );
+        return Ok(skipped(key, "object gone or replaced", 0));
+    };
+    if own > 0 && !registered {
+        for earlier in &versions[..own] {
+            let judged = judge(deps, &artifacts, key, &earlier.pin()).await?;
+            info!(key, earlier = ?earlier.version_id, outcome = ?judged.outcome, "judged an earlier upload first");
+        }
+    }
+    judge(deps, &artifacts, key, &versions[own].pin()).await
+}
+
+/// Whether the release `key` names is registered already (then earlier uploads cannot matter).
+async fn registered(deps: &Deps, key: &str) -> Result<bool, FnError> {
+    let Ok(k) = ReleaseKey::parse(key) else {
+        return Ok(false);
+    };
+    Ok(deps
+        .store
+        .get_release(&k.component, &k.version)
+        .await?
+        .is_some())
+}
+
+fn skipped(key: &str, why: &str, bytes_read: u64) -> Outcome {
+    Outcome {
+        key: key.to_owned(),
+        outcome: OutcomeKind::Skipped,
+        detail: Some(why.to_owned()),
+        bytes_read,
+    }
+}
+
+/// Registers or rejects one stored version of `key`.
+async fn judge(
+    deps: &Deps,
+    artifacts: &Artifacts,
+    key: &str,
+    pin: &Pin,
+) -> Result<Outcome, FnError> {
     let outcome = |kind, detail: Option<String>, bytes_read| Outcome {
         key: key.to_owned(),
         outcome: kind,
         detail,
         bytes_read,
     };
-
-    // Pin to the bytes the event is about: if they were replaced, that upload has its own event.
-    let if_match = event_etag.map(|e| format!("\"{}\"", etag_unquoted(e)));
-    let Some(info) = artifacts.head(key, if_match.as_deref()).await? else {
+    let Some(info) = artifacts.head(key, pin).await? else {
         warn!(
             key,
-            "object gone or replaced since the event; nothing to register"
+            "object gone or replaced since it was listed; nothing to register"
         );
-        return Ok(outcome(
-            OutcomeKind::Skipped,
-            Some("object gone or replaced".into()),
-            0,
-        ));
+        return Ok(skipped(key, "object gone or replaced", 0));
     };
     let etag = etag_unquoted(&info.etag).to_owned();
     let reject = |kind: RejectionKind, reason: String, sha: Option<String>| {
         let mut r = Rejection::new(key, &etag, kind, reason);
         r.sha256 = sha;
+        r.version_id = info.version_id.clone();
         r
     };
 
@@ -154,13 +229,13 @@ pub async fn register(
         .await;
     };
 
-    let ranges = artifacts.ranges(key, &info.etag);
+    let ranges = artifacts.ranges(key, &info);
     let manifest_bytes = match read_manifest(&ranges, info.size).await {
         Ok((bytes, _)) => bytes,
         Err(ZipError::Read(S3Error::Changed { .. })) => {
-            return Ok(outcome(
-                OutcomeKind::Skipped,
-                Some("object replaced while reading".into()),
+            return Ok(skipped(
+                key,
+                "object replaced while reading",
                 ranges.bytes_read(),
             ))
         }
@@ -218,6 +293,7 @@ pub async fn register(
         sha256: sha256.clone(),
         size: info.size,
         etag: etag.clone(),
+        version_id: info.version_id.clone(),
         manifest,
         registered_at: Utc::now(),
     };

@@ -58,6 +58,17 @@ impl Stack {
             .send()
             .await
             .expect("create bucket");
+        // Versioned, as the deployed bucket is: builds download the registered version.
+        s3.put_bucket_versioning()
+            .bucket(&bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("enable versioning");
         let env = moto.build_env();
         let (runner, dir) = runner_with(|c| {
             c.base_env.extend(env);
@@ -79,7 +90,8 @@ impl Stack {
         }
     }
 
-    async fn put(&self, key: &str, body: Vec<u8>) {
+    /// Uploads `body` and returns the object version S3 gave it.
+    async fn put(&self, key: &str, body: Vec<u8>) -> String {
         self.s3
             .put_object()
             .bucket(&self.bucket)
@@ -87,7 +99,9 @@ impl Stack {
             .body(ByteStream::from(body))
             .send()
             .await
-            .expect("put");
+            .expect("put")
+            .version_id
+            .expect("versioned bucket")
     }
 
     async fn get(&self, key: &str) -> Option<Vec<u8>> {
@@ -257,6 +271,35 @@ async fn plan_then_apply_only_the_approved_plan() {
     let after = String::from_utf8(stack.get(state_key).await.expect("state")).expect("utf8");
     assert_eq!(after, state, "a failed apply must not change state");
     drop(stack.moto);
+}
+
+#[tokio::test]
+async fn downloads_the_registered_version_not_a_later_upload() {
+    let stack = Stack::new().await;
+    let key = "releases/app/1.0.0.zip";
+    let first = good_release();
+    let sha = sha256_hex(&first);
+    let registered = stack.put(key, first).await;
+    // Someone overwrites the key afterwards (in AWS the bucket policy refuses this).
+    stack.put(key, b"not the registered bytes".to_vec()).await;
+
+    let mut v = vars("plan", "app", "1.0.0", "d-v", &sha);
+    let (build, log) = stack.build(&v).await;
+    assert_eq!(
+        build.build_status,
+        StatusType::Failed,
+        "latest bytes: {log}"
+    );
+    assert!(log.contains("but the registered release is"), "{log}");
+
+    v.push(("FERRY_RELEASE_VERSION_ID", registered.as_str()));
+    let (build, log) = stack.build(&v).await;
+    assert_eq!(build.build_status, StatusType::Succeeded, "{log}");
+    assert!(
+        log.contains(&format!("version {registered} verified")),
+        "{log}"
+    );
+    assert!(stack.get("deployments/d-v/dev/plan.tfplan").await.is_some());
 }
 
 #[tokio::test]

@@ -288,6 +288,10 @@ pub struct Release {
     pub sha256: String,
     pub size: u64,
     pub etag: String,
+    /// The S3 VersionId of exactly these bytes; builds download this version and no other.
+    /// `None` only for a bucket without versioning (and releases registered before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
     pub manifest: Manifest,
     pub registered_at: DateTime<Utc>,
 }
@@ -324,6 +328,9 @@ pub struct Rejection {
     pub reason: String,
     pub rejected_at: DateTime<Utc>,
     pub sha256: Option<String>,
+    /// The S3 VersionId of the refused bytes, so they can be found (and removed) exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
 }
 
 impl Rejection {
@@ -336,6 +343,7 @@ impl Rejection {
             reason: reason.into(),
             rejected_at: Utc::now(),
             sha256: None,
+            version_id: None,
         }
     }
 }

@@ -36,6 +36,8 @@ struct ReleaseItem {
     sha256: String,
     size: u64,
     etag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version_id: Option<String>,
     manifest: String,
     registered_at: DateTime<Utc>,
 }
@@ -62,6 +64,7 @@ impl Store {
             sha256: r.sha256,
             size: r.size,
             etag: r.etag,
+            version_id: r.version_id,
             manifest,
             registered_at: r.registered_at,
         })
@@ -87,6 +90,7 @@ impl Store {
             sha256: release.sha256.clone(),
             size: release.size,
             etag: release.etag.clone(),
+            version_id: release.version_id.clone(),
             manifest,
             registered_at: release.registered_at,
         })?;

@@ -92,6 +92,12 @@ fn buildspec_s3_needs() -> Vec<(String, String)> {
         }
         let words: Vec<&str> = t.split_whitespace().collect();
         let (action, key) = match words.first() {
+            // A third argument names the object version: s3api get-object --version-id.
+            Some(&"s3_get") if words.len() > 3 => {
+                let key = resolve(words[1].trim_matches('"').to_owned(), i);
+                out.push(("s3:GetObjectVersion".to_owned(), key));
+                ("s3:GetObject", words[1])
+            }
             Some(&"s3_get") => ("s3:GetObject", words[1]),
             Some(&"s3_put") => ("s3:PutObject", words[2]),
             _ => continue,

@@ -79,7 +79,7 @@ fn task_payloads_as_the_asl_builds_them_fit_the_handlers() {
     })
     .unwrap();
     let mut state = item.clone();
-    state["check"] = json!({"release_sha256": "cd".repeat(32), "approval": "required", "approval_timeout_seconds": 3600});
+    state["check"] = json!({"release_sha256": "cd".repeat(32), "release_version_id": "3HL4kqtJlcpXroDTDmjVBH40Nrjfkd", "approval": "required", "approval_timeout_seconds": 3600});
     state["plan"] = json!({"build_id": "ferry-terraform:1", "summary": []});
     state["approval"] = decision;
     state["apply"] = json!({"build_id": "ferry-terraform:2"});

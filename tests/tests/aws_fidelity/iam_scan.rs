@@ -176,6 +176,19 @@ fn sdk_actions(
             for a in iam_for(sdk, op) {
                 out.entry(a).or_default().insert(format!("{site}: .{op}()"));
             }
+            // Reading a named object version is its own action (Service Authorization Reference:
+            // GetObject/HeadObject with versionId need s3:GetObjectVersion).
+            let versioned = body.calls.iter().any(|c| {
+                matches!(c, Call::Method(m) | Call::OnSelf(m) if m == "version_id" || m == "set_version_id")
+            });
+            if sdk.as_str() == "aws-sdk-s3"
+                && versioned
+                && matches!(op.as_str(), "get_object" | "head_object")
+            {
+                out.entry("s3:GetObjectVersion".into())
+                    .or_default()
+                    .insert(format!("{site}: .{op}().version_id(…)"));
+            }
         }
     }
 }
