@@ -45,6 +45,7 @@ pub enum Command {
     Status(cmd::status::Args),
     Deployment(cmd::deployment::Args),
     History(cmd::history::Args),
+    Unlock(cmd::unlock::Args),
     Local(cmd::local::Args),
 }
 
@@ -63,6 +64,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Status(args) => cmd::status::run(&ctx, args).await,
         Command::Deployment(args) => cmd::deployment::run(&ctx, args).await,
         Command::History(args) => cmd::history::run(&ctx, args).await,
+        Command::Unlock(args) => cmd::unlock::run(&ctx, args).await,
         Command::Local(args) => cmd::local::run(&ctx, args).await,
     }
 }

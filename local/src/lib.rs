@@ -65,6 +65,7 @@ pub struct LocalStack {
     pub env: LocalEnv,
     pub engine: ferry_engine::Engine,
     moto: moto::Moto,
+    builds: ferry_codebuild::BuildRunner,
     stop: watch::Sender<bool>,
     shutdown: tokio_util::sync::CancellationToken,
     tasks: Vec<JoinHandle<Result<()>>>,
@@ -136,6 +137,7 @@ impl LocalStack {
         let tools = Path::new(moto_program).parent().filter(|p| p.is_absolute());
         let runner = services::build_runner(dir, &moto.endpoint, &names.bucket, tools)?;
         services::attach_builds(&engine, runner.clone());
+        let runner_handle = runner.clone();
         let definition = services::local_definition(engine.config());
         let machine = engine
             .create_state_machine(
@@ -200,6 +202,7 @@ impl LocalStack {
             },
             engine,
             moto,
+            builds: runner_handle,
             stop,
             shutdown,
             tasks,
@@ -207,13 +210,15 @@ impl LocalStack {
     }
 
     /// Stops taking requests, aborts running executions (recorded in their history), stops the
-    /// pump after its current message, then moto.
+    /// pump once the events it already received are handled, stops every build and waits until its processes are
+    /// gone, then moto: nothing the stack started outlives it.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
         self.shutdown.cancel();
         for t in self.tasks {
             t.await.context("local service task panicked")??;
         }
+        self.builds.stop_all().await;
         self.moto.stop().await
     }
 }

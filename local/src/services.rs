@@ -116,6 +116,20 @@ impl EngineBuildRunner for Builds {
             Ok(build.to_sfn_json()["Build"].clone())
         })
     }
+
+    fn stop_build(&self, id: String) -> BoxFuture<'_, Result<(), TaskError>> {
+        Box::pin(async move {
+            self.0.stop_build(&id).map_err(|e| {
+                TaskError::new("CodeBuild.ResourceNotFoundException", e.to_string())
+            })?;
+            // Only once its processes are gone is the build really stopped.
+            self.0
+                .wait_build(&id)
+                .await
+                .map(|_| ())
+                .map_err(|e| TaskError::new("CodeBuild.ResourceNotFoundException", e.to_string()))
+        })
+    }
 }
 
 /// Clients the workflow functions use locally: moto for data, the engine for Step Functions.
@@ -141,6 +155,8 @@ pub fn register_functions(engine: &Engine, clients: &FunctionClients, names: &De
     let deps = check_and_lock::Deps {
         store: store.clone(),
         sfn: clients.sfn.clone(),
+        s3: clients.s3.clone(),
+        bucket: names.bucket.to_owned(),
     };
     engine.register_lambda(
         function_name("check-and-lock"),
@@ -167,7 +183,11 @@ pub fn register_functions(engine: &Engine, clients: &FunctionClients, names: &De
         }),
     );
 
-    let deps = record_result::Deps { store };
+    let deps = record_result::Deps {
+        store,
+        s3: clients.s3.clone(),
+        bucket: names.bucket.to_owned(),
+    };
     engine.register_lambda(
         function_name("record-result"),
         lambda(move |input| {

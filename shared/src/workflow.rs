@@ -26,6 +26,9 @@ pub enum WorkflowError {
     },
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The gate let the workflow on, but Ferry's approval record does not back it.
+    #[error("not applying: {0}")]
+    ApprovalNotVerified(String),
     #[error("execution {execution} is not one Ferry recorded for deployment {deployment} (deployments are requested through the Ferry API, which records the requester)")]
     UnrecordedRequest {
         deployment: String,
@@ -51,6 +54,7 @@ impl WorkflowError {
             Self::PromotionRefused(_) => "Ferry.PromotionRefused",
             Self::LockHeld { .. } => "Ferry.LockHeld",
             Self::InvalidInput(_) => "Ferry.InvalidInput",
+            Self::ApprovalNotVerified(_) => "Ferry.ApprovalNotVerified",
             Self::UnrecordedRequest { .. } => "Ferry.UnrecordedRequest",
             Self::Store(_) | Self::S3(_) | Self::Aws { .. } => "Ferry.Transient",
         }

@@ -24,6 +24,8 @@ pub struct Stack {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub env: Vec<(String, String)>,
+    /// Put first on PATH of the stack (and so of its builds).
+    pub tools: Option<std::path::PathBuf>,
 }
 
 /// A base port whose next three ports are free too (the engine, build runner and approval
@@ -42,6 +44,11 @@ fn free_port_block() -> u16 {
 
 impl Stack {
     pub fn up() -> Self {
+        Self::up_with_tools(None)
+    }
+
+    /// Like `up`, with `tools` first on the stack's PATH: its builds run the programs there.
+    pub fn up_with_tools(tools: Option<&Path>) -> Self {
         crate::init_log();
         // Tests pick port blocks concurrently; a block taken between the check and the bind
         // makes `local up` fail cleanly, so try another block.
@@ -52,6 +59,7 @@ impl Stack {
                 dir,
                 port: free_port_block(),
                 env: Vec::new(),
+                tools: tools.map(Path::to_path_buf),
             };
             let out = stack.ferry(&["local", "up"]);
             if !out.status.success() {
@@ -147,7 +155,7 @@ impl Stack {
         cmd.args(args)
             .current_dir(self.dir.path())
             .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PATH", self.path())
             .env("HOME", self.dir.path())
             .env("USER", "tester")
             .env("FERRY_LOCAL_DIR", self.dir.path().join("local"))
@@ -159,6 +167,22 @@ impl Stack {
             cmd.env(k, v);
         }
         cmd
+    }
+
+    fn path(&self) -> String {
+        let path = std::env::var("PATH").unwrap_or_default();
+        match &self.tools {
+            Some(t) => format!("{}:{path}", t.display()),
+            None => path,
+        }
+    }
+
+    /// The pid of the stack's background process (`ferry local serve`).
+    pub fn daemon_pid(&self) -> u32 {
+        self.json(&["local", "env"])["pid"]
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok())
+            .expect("local stack pid")
     }
 
     pub fn ferry(&self, args: &[&str]) -> Output {
@@ -337,4 +361,141 @@ pub fn component_dir(root: &Path, name: &str, main_tf: &str) -> std::path::PathB
     .expect("ferry.json");
     std::fs::write(dir.join("main.tf"), main_tf).expect("main.tf");
     dir
+}
+
+/// Every live process descending from `pid`, with its command line.
+pub fn descendants(pid: u32) -> Vec<(u32, String)> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may hold spaces and parentheses.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let mut fields = after.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let ppid = fields.next().and_then(|f| f.parse::<u32>().ok());
+        if let (Some(ppid), false) = (ppid, state == "Z") {
+            parent_of.push((p, ppid));
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for &(child, _) in parent_of.iter().filter(|(_, pp)| *pp == parent) {
+            let cmd = std::fs::read(format!("/proc/{child}/cmdline"))
+                .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                .unwrap_or_default();
+            out.push((child, cmd));
+            frontier.push(child);
+        }
+    }
+    out
+}
+
+/// Whether a process is still alive (not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .map(|i| s[i + 1..].trim_start().starts_with('Z'))
+        })
+        .is_some_and(|zombie| !zombie)
+}
+
+/// A `terraform` that holds `plan` and `apply` at a gate the test opens, then runs the real
+/// terraform: a deterministic way to catch a build in the middle of either.
+pub struct GatedTerraform {
+    pub dir: tempfile::TempDir,
+}
+
+impl GatedTerraform {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let real = which("terraform");
+        let script = format!(
+            r#"#!/bin/sh
+# Test double: holds `terraform plan|apply` until the test creates <step>.open beside this file.
+gate="{gate}"
+for a in "$@"; do
+  case "$a" in -*) ;; *) step="$a"; break ;; esac
+done
+case "${{step:-}}" in
+  plan|apply)
+    echo $$ > "$gate/$step.started"
+    while [ ! -e "$gate/$step.open" ]; do sleep 0.1; done ;;
+esac
+exec "{real}" "$@"
+"#,
+            gate = dir.path().display(),
+            real = real.display()
+        );
+        let path = dir.path().join("terraform");
+        std::fs::write(&path, script).expect("write gated terraform");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Lets `step` (plan or apply) through from now on.
+    pub fn open(&self, step: &str) {
+        std::fs::write(self.dir.path().join(format!("{step}.open")), b"").expect("open gate");
+    }
+
+    /// Waits until a build's terraform reached `step`'s gate; returns that process's pid.
+    pub fn wait_started(&self, step: &str, timeout: Duration) -> u32 {
+        let file = self.dir.path().join(format!("{step}.started"));
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(pid) = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                return pid;
+            }
+            assert!(Instant::now() < deadline, "terraform {step} never started");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Default for GatedTerraform {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn which(program: &str) -> std::path::PathBuf {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} is not on PATH"))
+}
+
+/// Waits until none of `pids` is alive.
+pub fn wait_gone(pids: &[u32], timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes still alive after {timeout:?}: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -62,11 +62,12 @@ fn a_decision_the_gate_refuses_is_not_recorded_as_made() {
         stderr(&out)
     );
 
-    // Neither the approval nor the step says "approved": the workflow never moved.
+    // Nothing says "approved": the gate is closed (nobody can decide it any more), and the
+    // deployment, which no Catch recorded, is recorded aborted with its lock released.
     let approval = rt
         .block_on(stack.approval("hello-service", &id, "prod"))
         .expect("approval record");
-    assert_eq!(approval.status.as_str(), "pending", "{approval:?}");
+    assert_eq!(approval.status.as_str(), "closed", "{approval:?}");
     assert_eq!(approval.decided_by, None);
     assert!(
         approval
@@ -76,12 +77,106 @@ fn a_decision_the_gate_refuses_is_not_recorded_as_made() {
         "{approval:?}"
     );
     let d = stack.json(&["deployment", &id]);
-    assert_eq!(
-        Stack::step(&d, "prod")["status"],
-        "awaiting-approval",
+    assert_eq!(d["status"], "aborted", "{d:#}");
+    assert_eq!(Stack::step(&d, "prod")["status"], "aborted", "{d:#}");
+    assert!(Stack::step(&d, "prod")["approver"].is_null(), "{d:#}");
+    assert!(!rt.block_on(stack.locked("hello-service", "prod")));
+    assert_no_pending_gate(&stack);
+}
+
+/// `ferry status` lists no gate waiting for a decision.
+fn assert_no_pending_gate(stack: &Stack) {
+    let status = stack.json(&["status", "hello-service"]);
+    let prod = status[0]["environments"]
+        .as_array()
+        .and_then(|envs| envs.iter().find(|e| e["environment"] == "prod"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(prod["pending_approval"].is_null(), "{status:#}");
+}
+
+#[test]
+fn cancel_at_the_gate_closes_it_and_a_later_approve_is_refused() {
+    let stack = Stack::up();
+    let id = stack.pending_prod_deploy(&[], &["--as", "alice"]);
+    stack.ok(&["cancel", &id, "--as", "alice", "--reason", "wrong version"]);
+    assert_no_pending_gate(&stack);
+
+    let out = stack.ferry(&["approve", &id, "--as", "bob"]);
+    assert_eq!(out.status.code(), Some(1), "approved a cancelled gate");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let approval = rt
+        .block_on(stack.approval("hello-service", &id, "prod"))
+        .expect("approval record");
+    assert_eq!(approval.status.as_str(), "closed", "{approval:?}");
+    assert_eq!(approval.decided_by, None, "{approval:?}");
+    assert!(
+        approval
+            .gate_error
+            .as_deref()
+            .is_some_and(|e| e.contains("wrong version")),
+        "{approval:?}"
+    );
+    let d = stack.json(&["deployment", &id]);
+    assert_eq!(Stack::step(&d, "prod")["status"], "aborted", "{d:#}");
+    assert!(Stack::step(&d, "prod")["approver"].is_null(), "{d:#}");
+}
+
+/// Whoever holds the task token can complete the gate with any output (local mode has no IAM;
+/// in AWS, anyone granted states:SendTaskSuccess). Apply acts on Ferry's record, not on that.
+#[test]
+fn a_gate_completed_with_a_forged_approver_applies_nothing() {
+    let stack = Stack::up();
+    let id = stack.pending_prod_deploy(&[], &["--as", "alice"]);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let approval = rt
+        .block_on(stack.approval("hello-service", &id, "prod"))
+        .expect("approval record");
+    rt.block_on(async {
+        let data =
+            ferry_shared::aws::local_sdk_config(stack.var("AWS_ENDPOINT_URL").unwrap()).await;
+        let kms = aws_sdk_kms::Client::new(&data);
+        let keys = kms.list_keys().send().await.expect("list keys");
+        let key = keys.keys()[0].key_id().expect("key id").to_owned();
+        let token = ferry_shared::gate::TokenKey::new(kms, key)
+            .unseal(&approval.task_token, &id, &approval.environment)
+            .await
+            .expect("unseal");
+        let token = serde_json::to_value(&token).unwrap();
+        let forged = serde_json::json!({
+            "decision": "approved", "approver": "local:mallory", "comment": null,
+            "plan_sha256": approval.plan_sha256, "plan_summary": "looks fine",
+        });
+        let sdk =
+            ferry_shared::aws::local_sdk_config(stack.var("AWS_ENDPOINT_URL_SFN").unwrap()).await;
+        aws_sdk_sfn::Client::new(&sdk)
+            .send_task_success()
+            .task_token(token.as_str().unwrap())
+            .output(forged.to_string())
+            .send()
+            .await
+            .expect("the engine accepts the token");
+    });
+    let d = stack.wait_finished(&id);
+    assert_eq!(d["status"], "failed", "{d:#}");
+    let step = Stack::step(&d, "prod");
+    assert_eq!(step["status"], "failed", "{d:#}");
+    assert!(
+        step["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("pending in Ferry's record")),
         "{d:#}"
     );
-    assert!(Stack::step(&d, "prod")["approver"].is_null(), "{d:#}");
+    assert!(step["approver"].is_null(), "{d:#}");
+    assert!(
+        rt.block_on(stack.state("hello-service", "prod")).is_none(),
+        "a forged approval was applied"
+    );
+    let approval = rt
+        .block_on(stack.approval("hello-service", &id, "prod"))
+        .expect("approval record");
+    assert_eq!(approval.status.as_str(), "closed", "{approval:?}");
+    assert!(!rt.block_on(stack.locked("hello-service", "prod")));
 }
 
 #[test]

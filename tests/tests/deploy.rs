@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ferry_tests::repo_root;
-use ferry_tests::stack::{component_dir, Stack, PROD_REQUIRED};
+use ferry_tests::stack::{component_dir, GatedTerraform, Stack, PROD_REQUIRED};
 
 fn example() -> String {
     repo_root()
@@ -451,4 +451,133 @@ fn a_release_overwritten_in_s3_still_deploys_its_registered_bytes() {
     let d = stack.wait_finished(&id);
     assert_eq!(d["status"], "succeeded", "{d:#}");
     assert!(rt.block_on(stack.state("hello-service", "dev")).is_some());
+}
+
+/// The build processes of this stack still alive: descendants of its daemon other than moto.
+fn build_processes(stack: &Stack) -> Vec<(u32, String)> {
+    ferry_tests::stack::descendants(stack.daemon_pid())
+        .into_iter()
+        .filter(|(_, cmd)| !cmd.contains("moto"))
+        .collect()
+}
+
+/// Cancelling stops the build, as Step Functions stops a `.sync` job with its execution: the
+/// plan's terraform is killed at once and nothing is uploaded for the aborted deployment.
+#[test]
+fn cancel_during_plan_stops_the_build() {
+    let tf = GatedTerraform::new();
+    let stack = Stack::up_with_tools(Some(tf.path()));
+    stack.ok(&["env", "put", "dev", "--order", "1", "--approval", "none"]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let id = deploy(&stack, &["hello-service", "1.0.0", "--to", "dev"]);
+    let terraform = tf.wait_started("plan", Duration::from_secs(120));
+    let builds: Vec<u32> = build_processes(&stack)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert!(
+        builds.contains(&terraform),
+        "{builds:?} lacks terraform {terraform}"
+    );
+
+    stack.ok(&["cancel", &id, "--reason", "not now"]);
+    ferry_tests::stack::wait_gone(&builds, Duration::from_secs(30));
+    assert!(
+        build_processes(&stack).is_empty(),
+        "{:?}",
+        build_processes(&stack)
+    );
+    // Opening the gate now changes nothing: the plan's terraform is gone.
+    tf.open("plan");
+    let d = stack.json(&["deployment", &id]);
+    assert_eq!(d["status"], "aborted", "{d:#}");
+    assert_eq!(Stack::step(&d, "dev")["status"], "aborted", "{d:#}");
+    let plan = rt().block_on(async {
+        stack
+            .s3()
+            .await
+            .head_object()
+            .bucket(stack.bucket())
+            .key(format!("deployments/{id}/dev/plan.tfplan"))
+            .send()
+            .await
+    });
+    assert!(
+        plan.is_err(),
+        "a plan was uploaded for a cancelled deployment"
+    );
+    assert!(!rt().block_on(stack.locked("hello-service", "dev")));
+}
+
+/// Cancelled in the middle of an apply: the build is stopped, and the record says the apply was
+/// interrupted (with what to do), not that nothing happened.
+#[test]
+fn cancel_during_apply_stops_the_build_and_records_an_interrupted_apply() {
+    let tf = GatedTerraform::new();
+    tf.open("plan");
+    let stack = Stack::up_with_tools(Some(tf.path()));
+    stack.ok(&["env", "put", "dev", "--order", "1", "--approval", "none"]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let id = deploy(&stack, &["hello-service", "1.0.0", "--to", "dev"]);
+    let terraform = tf.wait_started("apply", Duration::from_secs(120));
+    let builds: Vec<u32> = build_processes(&stack)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert!(
+        builds.contains(&terraform),
+        "{builds:?} lacks terraform {terraform}"
+    );
+
+    stack.ok(&["cancel", &id, "--reason", "stop it"]);
+    ferry_tests::stack::wait_gone(&builds, Duration::from_secs(30));
+    assert!(
+        build_processes(&stack).is_empty(),
+        "{:?}",
+        build_processes(&stack)
+    );
+    let d = stack.json(&["deployment", &id]);
+    assert_eq!(d["status"], "aborted", "{d:#}");
+    let step = Stack::step(&d, "dev");
+    assert_eq!(step["status"], "apply-interrupted", "{d:#}");
+    let error = step["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("may have changed") && error.contains("deploy again"),
+        "{error}"
+    );
+    let history = stack.json(&["history", "hello-service"]);
+    assert_eq!(history[0]["outcome"], "apply-interrupted", "{history:#}");
+    // The record matches S3: terraform was stopped before it wrote any state, nothing is live.
+    assert!(rt().block_on(stack.state("hello-service", "dev")).is_none());
+    assert!(stack.json(&["status", "hello-service"])[0]["environments"][0]["live"].is_null());
+    assert!(!rt().block_on(stack.locked("hello-service", "dev")));
+}
+
+/// `ferry local down` while a deploy runs: the deployment is recorded aborted first, its build
+/// is stopped, and nothing the stack started survives it.
+#[test]
+fn local_down_mid_deploy_aborts_it_and_leaves_no_process() {
+    let tf = GatedTerraform::new();
+    tf.open("plan");
+    let stack = Stack::up_with_tools(Some(tf.path()));
+    stack.ok(&["env", "put", "dev", "--order", "1", "--approval", "none"]);
+    stack.release_dir(example().as_ref(), "1.0.0");
+    let id = deploy(&stack, &["hello-service", "1.0.0", "--to", "dev"]);
+    let terraform = tf.wait_started("apply", Duration::from_secs(120));
+    let daemon = stack.daemon_pid();
+    let mut all: Vec<u32> = ferry_tests::stack::descendants(daemon)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert!(all.contains(&terraform), "{all:?}");
+    all.push(daemon);
+
+    let out = stack.ferry(&["local", "down"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("aborted deployment {id} (aborted)")),
+        "{said}"
+    );
+    ferry_tests::stack::wait_gone(&all, Duration::from_secs(30));
 }

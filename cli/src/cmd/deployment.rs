@@ -63,24 +63,14 @@ struct DeploymentView {
     steps: Vec<Step>,
 }
 
-/// The execution's status; `None` when the execution does not exist (any other failure to read
-/// it is an error: callers that act on the answer must not guess).
+/// The execution's status; `None` when the execution does not exist.
 pub(crate) async fn execution_status(
     sfn: &aws_sdk_sfn::Client,
     arn: &str,
 ) -> Result<Option<ExecutionStatus>> {
-    match sfn.describe_execution().execution_arn(arn).send().await {
-        Ok(o) => Ok(Some(o.status().clone())),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_execution_does_not_exist()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(anyhow::Error::new(e).context(format!(
-            "reading the status of execution {arn} (states:DescribeExecution)"
-        ))),
-    }
+    ferry_shared::operations::execution_status(sfn, arn)
+        .await
+        .map_err(anyhow::Error::msg)
 }
 
 fn ordered_steps(d: &Deployment, mut steps: Vec<Step>) -> Vec<Step> {
@@ -174,6 +164,11 @@ async fn show_deployment(
     }
     println!("{t}");
     for s in &steps {
+        if let Some(why) = &s.failure_reason {
+            println!("{} failed: {why}", s.environment);
+        }
+    }
+    for s in &steps {
         if let Some(p) = &s.plan_summary {
             if !p.resources.is_empty() {
                 println!(
@@ -187,6 +182,14 @@ async fn show_deployment(
         }
     }
     Ok(())
+}
+
+/// What went wrong in a step, in one line: where it failed and, for a build, the build's reason.
+fn step_error(s: &Step) -> String {
+    match (&s.error, &s.failure_reason) {
+        (Some(e), Some(why)) => format!("{e}: {why}"),
+        (e, why) => e.clone().or_else(|| why.clone()).unwrap_or_default(),
+    }
 }
 
 /// Follows a deployment step by step until its execution ends; returns whether it succeeded.
@@ -222,7 +225,7 @@ pub async fn follow(
                     s.approver.as_deref().unwrap_or_default()
                 ),
                 StepStatus::Succeeded => "applied".into(),
-                _ => s.error.clone().unwrap_or_default(),
+                _ => step_error(s),
             };
             eprintln!("{:<12} {:<18} {detail}", s.environment, s.status);
         }
@@ -237,12 +240,7 @@ pub async fn follow(
             // The last steps may have been recorded after our read.
             for s in ordered_steps(&d, store.list_steps(id).await?) {
                 if !seen.contains(&(s.environment.clone(), s.status)) {
-                    eprintln!(
-                        "{:<12} {:<18} {}",
-                        s.environment,
-                        s.status,
-                        s.error.clone().unwrap_or_default()
-                    );
+                    eprintln!("{:<12} {:<18} {}", s.environment, s.status, step_error(&s));
                 }
             }
             eprintln!("deployment {id}: {}", status.as_str());

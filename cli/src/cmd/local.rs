@@ -51,6 +51,9 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
             print_exports(ctx, &env)?;
         }
         LocalCommand::Down => {
+            if let Some(env) = ferry_local::daemon::running(&settings.dir) {
+                abort_running(&env).await;
+            }
             if ferry_local::daemon::down(&settings).await? {
                 eprintln!("local stack stopped");
             } else {
@@ -64,6 +67,42 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
         LocalCommand::Serve => ferry_local::daemon::serve(&settings).await?,
     }
     Ok(Exit::Success)
+}
+
+/// Records every deployment still running as aborted, with why, before the stack stops — as
+/// `ferry cancel` does, which also stops its builds. Best effort: the stack stops regardless,
+/// and stopping it ends every build it runs.
+async fn abort_running(env: &ferry_local::LocalEnv) {
+    use aws_sdk_sfn::types::ExecutionStatus;
+    use ferry_shared::operations::cancel_deployment;
+    let data = ferry_shared::aws::local_sdk_config(&env.endpoint).await;
+    let store =
+        ferry_shared::store::Store::new(ferry_shared::aws::dynamodb_client(&data), &env.table);
+    let sfn =
+        aws_sdk_sfn::Client::new(&ferry_shared::aws::local_sdk_config(&env.sfn_endpoint).await);
+    let running = match sfn
+        .list_executions()
+        .state_machine_arn(&env.state_machine_arn)
+        .status_filter(ExecutionStatus::Running)
+        .send()
+        .await
+    {
+        Ok(out) => out.executions,
+        Err(e) => {
+            eprintln!(
+                "warning: could not list running deployments ({}); stopping the stack anyway",
+                aws_sdk_sfn::error::DisplayErrorContext(&e)
+            );
+            return;
+        }
+    };
+    for e in running {
+        let cause = "the local stack was stopped (ferry local down) while it ran";
+        match Box::pin(cancel_deployment(&store, &sfn, &e.name, cause)).await {
+            Ok(d) => eprintln!("aborted deployment {} ({})", d.id, d.status),
+            Err(err) => eprintln!("warning: deployment {}: {err}", e.name),
+        }
+    }
 }
 
 fn print_exports(ctx: &Context, env: &ferry_local::LocalEnv) -> Result<()> {

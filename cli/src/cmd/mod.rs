@@ -11,3 +11,4 @@ pub mod package;
 pub mod release;
 pub mod releases;
 pub mod status;
+pub mod unlock;

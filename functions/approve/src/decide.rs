@@ -1,13 +1,14 @@
 //! Deciding a gate: who may (allowed approvers, four-eyes) and the decision recorded in step
 //! with the workflow — claimed, sent to the gate, then settled, or withdrawn if the gate refused.
 
+use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::Utc;
 use ferry_shared::gate::{self, GateError};
-use ferry_shared::identity::{maybe_same_person, Principal};
 use ferry_shared::model::{
-    Approval, ApprovalStatus, Decision, DecisionRequest, DecisionResponse, Environment, StepStatus,
-    Verdict, MAX_COMMENT_BYTES,
+    Approval, ApprovalStatus, Decision, DecisionRequest, DecisionResponse, Deployment, Environment,
+    StepStatus, Verdict, MAX_COMMENT_BYTES,
 };
+use ferry_shared::operations::{execution_status, record_stopped};
 use ferry_shared::store::ApprovalMove;
 use tracing::{info, instrument, warn};
 
@@ -16,22 +17,7 @@ use crate::{ApiError, Deps};
 /// Whether `identity` may decide `approval` in `env`; the reason when not. Identities match as
 /// `ferry_shared::identity` describes: on what the caller cannot choose.
 pub fn check_rules(env: &Environment, approval: &Approval, identity: &str) -> Result<(), String> {
-    let trusted = &env.trusted_session_roles;
-    let who = Principal::parse(identity);
-    if !env.approvers.is_empty() && !env.approvers.iter().any(|a| who.matches(a, trusted)) {
-        return Err(format!(
-            "{identity} is not an approver for {} (approvers: {})",
-            env.name,
-            env.approvers.join(", ")
-        ));
-    }
-    if env.four_eyes && maybe_same_person(identity, &approval.requester, trusted) {
-        return Err(format!(
-            "{} requires four eyes: {identity} requested this deployment and cannot approve it",
-            env.name
-        ));
-    }
-    Ok(())
+    env.check_decider(&approval.requester, identity)
 }
 
 /// Decides one approval as `identity`.
@@ -125,6 +111,7 @@ pub async fn decide(
             ApprovalMove::Claim {
                 by: identity,
                 comment,
+                verdict: status,
             },
         )
         .await?
@@ -168,15 +155,17 @@ pub async fn decide(
     };
     if let Err(e) = completed {
         warn!(error = %e, "the gate did not accept the decision");
-        // The workflow did not move: neither may the record. Withdraw the claim and keep why.
-        store
-            .move_approval(
-                approval,
-                ApprovalMove::Withdraw {
-                    gate_error: &e.to_string(),
-                },
-            )
-            .await?;
+        // The workflow did not move: neither may the record. A gate that is gone (its execution
+        // ended) is closed; otherwise the claim is withdrawn and why is kept.
+        let why = e.to_string();
+        let m = match e {
+            GateError::Gone => ApprovalMove::Close { why: &why },
+            _ => ApprovalMove::Withdraw { gate_error: &why },
+        };
+        store.move_approval(approval, m).await?;
+        if matches!(e, GateError::Gone) {
+            record_if_stopped(deps, &deployment).await;
+        }
         return Err(match e {
             GateError::Gone => ApiError::Conflict(e.to_string()),
             GateError::Sfn { .. } | GateError::Kms { .. } => ApiError::Sfn(e.to_string()),
@@ -208,6 +197,27 @@ pub async fn decide(
         comment: comment.map(str::to_owned),
         plan_summary: summary,
     })
+}
+
+/// A gate is gone when its execution ended. One stopped behind Ferry's back (console, API)
+/// ran no Catch, so nothing recorded it: record it aborted now, closing its gates and releasing
+/// its locks. Best effort — the decision is refused either way.
+async fn record_if_stopped(deps: &Deps, d: &Deployment) {
+    let Some(arn) = d.execution_arn.as_deref().filter(|_| !d.status.is_final()) else {
+        return;
+    };
+    let status = match execution_status(&deps.sfn, arn).await {
+        Ok(Some(s)) if s != ExecutionStatus::Running => s,
+        Ok(_) => return,
+        Err(e) => return warn!(error = %e, "cannot tell whether the execution still runs"),
+    };
+    let cause = format!(
+        "its execution ended ({}) outside Ferry; found when a decision could not reach the gate",
+        status.as_str()
+    );
+    if let Err(e) = record_stopped(&deps.store, d, arn, &cause).await {
+        warn!(error = %e, "recording the stopped deployment failed");
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +258,7 @@ mod tests {
             comment: None,
             decided_at: None,
             gate_error: None,
+            verdict: None,
         }
     }
 

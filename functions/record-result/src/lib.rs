@@ -1,9 +1,18 @@
 //! record-result: the last step of every path. For an environment it records the outcome
-//! (what is live, history, the deployment's step) and releases the lock on success and on every
-//! failure path; for the whole deployment it records the final status.
+//! (what is live, history, the deployment's step, and a failed build's own reason) and releases
+//! the lock on success and on every failure path; for the whole deployment it records the final
+//! status.
+//!
+//! Why a build failed comes back through S3: the buildspec writes a one-line reason file on
+//! every failure path and uploads it to `deployments/<id>/<env>/<action>-failure.txt`. The
+//! failed task's Cause (the Build) only names the phase, and CodeBuild's exported variables are
+//! only promised for builds that succeed (they exist for CodePipeline's next stage), so they
+//! cannot carry it.
 
-use ferry_shared::model::{DeploymentStatus, Outcome};
-use ferry_shared::operations::{record_environment_outcome, recorded_deployment, EnvOutcome};
+use ferry_shared::model::{plan_prefix, DeploymentStatus, EnvironmentName, Outcome};
+use ferry_shared::operations::{
+    record_environment_outcome_with, recorded_deployment, EnvOutcome, FailedBuild,
+};
 use ferry_shared::store::Store;
 use ferry_shared::workflow::{EnvContext, WorkflowError};
 use serde::{Deserialize, Serialize};
@@ -13,7 +22,13 @@ use tracing::{info, instrument, warn};
 #[derive(Clone, Debug)]
 pub struct Deps {
     pub store: Store,
+    /// Reads failed builds' reason files from the artifact bucket.
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
 }
+
+/// A failed reason file is cut to this many characters: it is shown on one line.
+const MAX_REASON: usize = 1000;
 
 /// A Catch's `ResultPath` content: `{"Error": …, "Cause": …}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -64,6 +79,35 @@ impl CaughtError {
             (e, true) => e.to_owned(),
             (e, false) => format!("{e}: {detail}"),
         }
+    }
+}
+
+impl CaughtError {
+    /// The build the failing task ran, when the Cause is a CodeBuild build: its id and its
+    /// `FERRY_ACTION` (from the build's environment variables, which include the overrides).
+    pub fn build(&self) -> Option<FailedBuild> {
+        let v: Value = serde_json::from_str(self.cause.as_deref()?).ok()?;
+        let b = match v.get("Build") {
+            Some(b) => b,
+            None if v.get("BuildStatus").is_some() => &v,
+            None => return None,
+        };
+        let action = b
+            .pointer("/Environment/EnvironmentVariables")
+            .and_then(Value::as_array)
+            .and_then(|vars| {
+                vars.iter()
+                    .filter(|e| e.get("Name").and_then(Value::as_str) == Some("FERRY_ACTION"))
+                    .filter_map(|e| e.get("Value").and_then(Value::as_str))
+                    .next_back()
+            })
+            .filter(|a| matches!(*a, "plan" | "apply"))
+            .map(str::to_owned);
+        Some(FailedBuild {
+            action,
+            build_id: b.get("Id").and_then(Value::as_str).map(str::to_owned),
+            reason: None,
+        })
     }
 }
 
@@ -142,14 +186,89 @@ async fn record_environment(deps: &Deps, r: EnvResult) -> Result<RecordOutput, W
         reason: r.error.as_ref().map(CaughtError::reason),
         apply_build_id: r.apply_build_id,
     };
+    let mut failed = r.error.as_ref().and_then(CaughtError::build);
+    if let Some(f) = failed.as_mut() {
+        f.reason = failure_reason(deps, &r.ctx, f.action.as_deref()).await;
+    }
     // Boxed: the recording future is deep enough to overflow rustc's layout query limit.
-    Box::pin(record_environment_outcome(&deps.store, &r.ctx, &outcome)).await?;
+    Box::pin(record_environment_outcome_with(
+        &deps.store,
+        &r.ctx,
+        &outcome,
+        failed.as_ref(),
+    ))
+    .await?;
+    let reason = outcome
+        .reason
+        .unwrap_or_else(|| format!("{} in {}", r.outcome, r.ctx.environment));
     Ok(RecordOutput {
         outcome: r.outcome.to_string(),
-        reason: outcome
-            .reason
-            .unwrap_or_else(|| format!("{} in {}", r.outcome, r.ctx.environment)),
+        reason: match failed.and_then(|f| f.reason) {
+            Some(why) => format!("{reason}: {why}"),
+            None => reason,
+        },
     })
+}
+
+/// The failed build's reason file, when it wrote one. Reading it never fails the recording: the
+/// outcome and the released lock matter more than the detail, so a read error is logged.
+async fn failure_reason(deps: &Deps, ctx: &EnvContext, action: Option<&str>) -> Option<String> {
+    // Without the build's action, apply is the later step: a plan failure never reaches apply.
+    let actions: &[&str] = match action {
+        Some(a) => &[a][..],
+        None => &["apply", "plan"],
+    };
+    for action in actions {
+        match read_reason(deps, &ctx.deployment_id, &ctx.environment, action).await {
+            Ok(Some(reason)) => return Some(reason),
+            Ok(None) => {}
+            Err(e) => {
+                warn!(error = %e, action, "could not read the build's failure reason");
+                return None;
+            }
+        }
+    }
+    None
+}
+
+async fn read_reason(
+    deps: &Deps,
+    deployment: &str,
+    env: &EnvironmentName,
+    action: &str,
+) -> Result<Option<String>, WorkflowError> {
+    let key = format!("{}{action}-failure.txt", plan_prefix(deployment, env));
+    let out = match deps
+        .s3
+        .get_object()
+        .bucket(&deps.bucket)
+        .key(&key)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+        Err(e) => return Err(WorkflowError::aws("s3:GetObject", e)),
+    };
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| WorkflowError::aws("s3:GetObject", e))?
+        .into_bytes();
+    Ok(one_line(&String::from_utf8_lossy(&bytes)))
+}
+
+/// The reason as one line: whitespace runs collapsed, cut to [`MAX_REASON`] characters.
+fn one_line(text: &str) -> Option<String> {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut chars = line.chars();
+    let cut: String = chars.by_ref().take(MAX_REASON).collect();
+    match (cut.is_empty(), chars.next().is_some()) {
+        (true, _) => None,
+        (false, true) => Some(format!("{cut}…")),
+        (false, false) => Some(cut),
+    }
 }
 
 #[instrument(skip(deps, r), fields(deployment = %r.deployment_id, status = %r.status))]
@@ -222,6 +341,36 @@ mod tests {
             cause: None,
         };
         assert_eq!(timeout.reason(), "States.Timeout");
+    }
+
+    #[test]
+    fn a_failed_build_is_found_in_the_cause() {
+        let build = CaughtError {
+            error: "States.TaskFailed".into(),
+            cause: Some(r#"{"Build":{"Id":"p:1","BuildStatus":"FAILED","Environment":{"EnvironmentVariables":[{"Name":"FERRY_ARTIFACT_BUCKET","Value":"b"},{"Name":"FERRY_ACTION","Value":"apply"}]}}}"#.into()),
+        };
+        assert_eq!(
+            build.build(),
+            Some(FailedBuild {
+                action: Some("apply".into()),
+                build_id: Some("p:1".into()),
+                reason: None
+            })
+        );
+        let lambda = CaughtError {
+            error: "Ferry.LockHeld".into(),
+            cause: Some(r#"{"errorMessage":"locked"}"#.into()),
+        };
+        assert_eq!(lambda.build(), None);
+        assert_eq!(
+            one_line("release zip entry '../x' contains '..';\n  refusing to unzip\n"),
+            Some("release zip entry '../x' contains '..'; refusing to unzip".into())
+        );
+        assert_eq!(one_line(" \n"), None);
+        assert_eq!(
+            one_line(&"x".repeat(1001)).map(|s| s.chars().count()),
+            Some(1001)
+        );
     }
 
     #[test]

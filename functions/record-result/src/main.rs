@@ -6,6 +6,11 @@
 use ferry_shared::{aws, config, store::Store};
 use record_result::{handle, Deps, RecordInput};
 
-ferry_lambda::main!(RecordInput, handle, config::json_logs(), |sdk| Deps {
-    store: Store::new(aws::dynamodb_client(sdk), config::table_from_env()?),
+ferry_lambda::main!(RecordInput, handle, config::json_logs(), |sdk| {
+    let cfg = config::Config::from_env()?;
+    Deps {
+        store: Store::new(aws::dynamodb_client(sdk), cfg.table),
+        s3: aws::s3_client(sdk),
+        bucket: cfg.artifact_bucket,
+    }
 });

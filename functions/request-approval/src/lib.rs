@@ -10,10 +10,10 @@ use ferry_shared::model::{
     plan_prefix, Approval, ApprovalPolicy, ApprovalStatus, Decision, PlanSummary, SealedToken,
     StepStatus, TaskToken,
 };
-use ferry_shared::store::Store;
+use ferry_shared::store::{ApprovalMove, Store};
 use ferry_shared::workflow::{EnvContext, WorkflowError};
 use serde::{Deserialize, Serialize};
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
 #[derive(Clone, Debug)]
 pub struct Deps {
@@ -33,6 +33,136 @@ pub struct GateInput {
     #[serde(flatten)]
     pub ctx: EnvContext,
     pub plan_build_id: String,
+}
+
+/// What the workflow asks of this function: open the gate, or, after it, check that Ferry's
+/// approval record backs what the gate said before anything is applied.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Request {
+    Gate(GateInput),
+    Verify(VerifyInput),
+}
+
+/// The verification's input: the context, what the gate's task output claims (whoever holds
+/// the task token can write that), and the plan build's exported variables.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VerifyInput {
+    #[serde(flatten)]
+    pub ctx: EnvContext,
+    pub claimed: Decision,
+    pub plan_exports: Vec<ExportedVariable>,
+}
+
+/// One of CodeBuild's `ExportedEnvironmentVariables`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExportedVariable {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Value", default)]
+    pub value: Option<String>,
+}
+
+/// What apply may use: the plan and the approver as Ferry recorded them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verified {
+    pub plan_sha256: String,
+    pub approver: String,
+}
+
+/// The function's answer to either request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    Gate(GateOutput),
+    Verified(Verified),
+}
+
+pub async fn handle(deps: &Deps, request: Request) -> Result<Response, WorkflowError> {
+    match request {
+        Request::Gate(input) => open_gate(deps, input).await.map(Response::Gate),
+        Request::Verify(input) => verify(deps, input).await.map(Response::Verified),
+    }
+}
+
+/// Checks the approval the apply is about to act on against Ferry's own record: approved (or
+/// accepted by the gate and not yet settled), for exactly the plan that was built, by someone
+/// today's rules allow — and the gate's output says the same. Anything else stops the apply.
+#[instrument(skip(deps, input), fields(deployment = %input.ctx.deployment_id, environment = %input.ctx.environment))]
+pub async fn verify(deps: &Deps, input: VerifyInput) -> Result<Verified, WorkflowError> {
+    let ctx = &input.ctx;
+    let refuse = WorkflowError::ApprovalNotVerified;
+    let built = input
+        .plan_exports
+        .iter()
+        .find(|v| v.name == "FERRY_PLAN_SHA256")
+        .and_then(|v| v.value.as_deref())
+        .map(str::to_ascii_lowercase)
+        .ok_or_else(|| refuse("the plan build exported no FERRY_PLAN_SHA256".into()))?;
+    let env = deps
+        .store
+        .get_environment(&ctx.environment)
+        .await?
+        .ok_or_else(|| WorkflowError::EnvironmentNotFound(ctx.environment.clone()))?;
+    let a = deps
+        .store
+        .get_approval(&ctx.component, &ctx.deployment_id, &ctx.environment)
+        .await?
+        .ok_or_else(|| {
+            refuse(format!(
+                "Ferry recorded no approval for {}",
+                ctx.environment
+            ))
+        })?;
+    if a.plan_sha256 != built {
+        return Err(refuse(format!(
+            "the recorded approval is for plan {}, but the plan built is {built}",
+            a.plan_sha256
+        )));
+    }
+    let approver = a.decided_by.clone().unwrap_or_default();
+    match (a.status, a.verdict) {
+        (ApprovalStatus::Approved, _) => {}
+        // The gate accepted a person's approval whose final write has not landed yet.
+        (ApprovalStatus::Deciding, Some(ApprovalStatus::Approved)) => {
+            deps.store
+                .move_approval(&a, ApprovalMove::Settle(ApprovalStatus::Approved))
+                .await?;
+        }
+        (status, _) => {
+            return Err(refuse(format!(
+                "the approval for {} is {status} in Ferry's record, not approved",
+                ctx.environment
+            )))
+        }
+    }
+    match approver.strip_prefix("policy:") {
+        Some(_) => {
+            if automatic_decision(env.approval, &a.plan_summary).is_none() {
+                return Err(refuse(format!(
+                    "{} now needs a person's approval (policy {}), but {approver} decided it",
+                    env.name, env.approval
+                )));
+            }
+        }
+        None => env.check_decider(&a.requester, &approver).map_err(refuse)?,
+    }
+    let c = &input.claimed;
+    if c.decision != ApprovalStatus::Approved
+        || c.approver != approver
+        || c.plan_sha256.to_ascii_lowercase() != a.plan_sha256
+    {
+        warn!(claimed_approver = %c.approver, recorded_approver = %approver, "the gate's output does not match the approval record");
+        return Err(refuse(format!(
+            "the gate's output (approved by {}, plan {}) does not match Ferry's record (approved by {approver}, plan {})",
+            c.approver, c.plan_sha256, a.plan_sha256
+        )));
+    }
+    info!(approver = %approver, "approval verified against the record");
+    Ok(Verified {
+        plan_sha256: a.plan_sha256,
+        approver,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,7 +205,7 @@ async fn read_plan_summary(deps: &Deps, ctx: &EnvContext) -> Result<PlanSummary,
 }
 
 #[instrument(skip(deps, input), fields(deployment = %input.ctx.deployment_id, environment = %input.ctx.environment))]
-pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, WorkflowError> {
+pub async fn open_gate(deps: &Deps, input: GateInput) -> Result<GateOutput, WorkflowError> {
     let ctx = &input.ctx;
     let store = &deps.store;
     let env = store
@@ -125,6 +255,7 @@ pub async fn handle(deps: &Deps, input: GateInput) -> Result<GateOutput, Workflo
         comment: None,
         decided_at: None,
         gate_error: None,
+        verdict: None,
     };
     if let Some(rule) = auto {
         approval.status = ApprovalStatus::Approved;
@@ -227,8 +358,8 @@ mod tests {
 
     #[test]
     fn token_never_shows_in_debug() {
-        let input: GateInput = serde_json::from_value(serde_json::json!({
-            "task_token": "SECRET", "deployment_id": "d", "component": "web", "version": "1.0.0",
+        let input: Request = serde_json::from_value(serde_json::json!({
+            "action": "gate", "task_token": "SECRET", "deployment_id": "d", "component": "web", "version": "1.0.0",
             "environment": "prod", "requester": "alice", "execution_arn": "arn", "plan_build_id": "b"
         }))
         .unwrap();

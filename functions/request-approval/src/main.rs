@@ -4,9 +4,9 @@
 #![recursion_limit = "256"]
 
 use ferry_shared::{aws, config, gate::TokenKey, store::Store};
-use request_approval::{handle, Deps, GateInput};
+use request_approval::{handle, Deps, Request};
 
-ferry_lambda::main!(GateInput, handle, config::json_logs(), |sdk| {
+ferry_lambda::main!(Request, handle, config::json_logs(), |sdk| {
     let cfg = config::Config::from_env()?;
     Deps {
         store: Store::new(aws::dynamodb_client(sdk), cfg.table),

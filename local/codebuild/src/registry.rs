@@ -266,6 +266,24 @@ impl BuildRunner {
         })
     }
 
+    /// Stops every build still running and waits until each has ended, its processes gone:
+    /// what shutting the runner down needs, so no build outlives it.
+    pub async fn stop_all(&self) {
+        let running: Vec<String> = self
+            .lock()
+            .builds
+            .iter()
+            .filter(|(_, e)| !e.tx.borrow().build_complete)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &running {
+            let _ = self.stop_build(id);
+        }
+        for id in &running {
+            let _ = self.wait_build(id).await;
+        }
+    }
+
     /// Build ids of a project, newest first (CodeBuild's default order).
     pub fn list_builds_for_project(&self, project: &str) -> Result<Vec<String>, RunnerError> {
         let state = self.lock();

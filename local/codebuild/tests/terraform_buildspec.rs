@@ -1,6 +1,7 @@
 //! buildspec/terraform.yml run by the local runner with real terraform against moto_server:
 //! plan → plan files and summary in S3, apply of the approved plan → state in S3, and every
-//! refusal (wrong plan hash, wrong release hash, unsafe zip, failing terraform).
+//! refusal (wrong plan hash, wrong release hash, unsafe zip, failing terraform, a held state
+//! lock), each leaving its one-line reason in `deployments/<id>/<env>/<action>-failure.txt`.
 
 mod common;
 
@@ -102,6 +103,18 @@ impl Stack {
             .expect("put")
             .version_id
             .expect("versioned bucket")
+    }
+
+    /// The one-line reason a failed build left for `deployment`'s `action` in dev.
+    async fn failure(&self, deployment: &str, action: &str) -> String {
+        let key = format!("deployments/{deployment}/dev/{action}-failure.txt");
+        let bytes = self
+            .get(&key)
+            .await
+            .unwrap_or_else(|| panic!("no failure reason at {key}"));
+        let text = String::from_utf8(bytes).expect("utf8 reason");
+        assert_eq!(text.trim_end().lines().count(), 1, "not one line: {text:?}");
+        text.trim_end().to_owned()
     }
 
     async fn get(&self, key: &str) -> Option<Vec<u8>> {
@@ -313,6 +326,11 @@ async fn refuses_a_release_whose_hash_differs() {
     assert_eq!(build.build_status, StatusType::Failed, "{log}");
     assert!(log.contains("but the registered release is"), "{log}");
     assert!(stack.get("deployments/d-2/dev/plan.tfplan").await.is_none());
+    let why = stack.failure("d-2", "plan").await;
+    assert!(
+        why.contains("but the registered release is") && why.contains("refusing to use it"),
+        "{why}"
+    );
 }
 
 #[tokio::test]
@@ -337,6 +355,10 @@ async fn refuses_unsafe_zips() {
         !log.contains("terraform init"),
         "nothing may run after a refused unzip:\n{log}"
     );
+    assert_eq!(
+        stack.failure("d-3", "plan").await,
+        "release zip entry '../evil' contains '..'; refusing to unzip"
+    );
 
     let symlink = zip_bytes(&[
         (
@@ -353,6 +375,10 @@ async fn refuses_unsafe_zips() {
         .await;
     assert_eq!(build.build_status, StatusType::Failed, "{log}");
     assert!(log.contains("is a symbolic link"), "{log}");
+    assert_eq!(
+        stack.failure("d-4", "plan").await,
+        "release zip entry 'passwd' is a symbolic link; refusing to unzip"
+    );
 
     let absolute = zip_bytes(&[
         (
@@ -437,6 +463,39 @@ async fn failing_terraform_fails_the_build() {
     assert!(log.contains("fails on purpose"), "{log}");
     assert!(build.exported("FERRY_PLAN_SHA256").is_none());
     assert!(stack.get("deployments/d-6/dev/plan.tfplan").await.is_none());
+    assert_eq!(
+        stack.failure("d-6", "plan").await,
+        "terraform plan failed: Error: Resource precondition failed: ferry test: this release \
+         fails on purpose"
+    );
+}
+
+/// A lock file left by a terraform that died: the next plan cannot take the state lock, and
+/// the reason says so, names the lock and how to clear it.
+#[tokio::test]
+async fn a_held_state_lock_is_the_reason() {
+    let stack = Stack::new().await;
+    let sha = stack.release("app", "1.0.0", good_release()).await;
+    let lock = r#"{"ID":"0b5c6f2e-dead-4bad-b0b0-000000000001","Operation":"OperationTypeApply","Info":"","Who":"root@gone","Version":"1.11.4","Created":"2026-11-21T10:00:00Z","Path":"state/app/dev/terraform.tfstate"}"#;
+    stack
+        .put(
+            "state/app/dev/terraform.tfstate.tflock",
+            lock.as_bytes().to_vec(),
+        )
+        .await;
+    let (build, log) = stack
+        .build(&vars("plan", "app", "1.0.0", "d-lock", &sha))
+        .await;
+    assert_eq!(build.build_status, StatusType::Failed, "{log}");
+    let why = stack.failure("d-lock", "plan").await;
+    for part in [
+        "terraform's state lock is held",
+        "0b5c6f2e-dead-4bad-b0b0-000000000001",
+        "apply by root@gone",
+        "ferry unlock app --env dev --terraform",
+    ] {
+        assert!(why.contains(part), "{part:?} not in {why}");
+    }
 }
 
 #[tokio::test]
@@ -450,6 +509,10 @@ async fn refuses_bad_inputs_before_touching_s3() {
     assert!(
         log.contains("FERRY_COMPONENT '../app' is not a valid name"),
         "{log}"
+    );
+    assert_eq!(
+        stack.failure("d-7", "plan").await,
+        "FERRY_COMPONENT '../app' is not a valid name (letters, digits, . _ + -)"
     );
     let (build, log) = stack
         .build(&vars("apply", "app", "1.0.0", "d-7", &sha))

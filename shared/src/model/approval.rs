@@ -17,6 +17,9 @@ string_enum! {
         Approved = "approved",
         Rejected = "rejected",
         TimedOut = "timed-out",
+        /// The gate ended without a decision: its deployment was cancelled, failed, or its
+        /// execution stopped. Nobody can decide it any more.
+        Closed = "closed",
     }
 }
 
@@ -102,8 +105,13 @@ pub struct Approval {
     pub decided_by: Option<String>,
     pub comment: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
-    /// Why the gate refused the last decision (the approval went back to pending).
+    /// Why the gate refused the last decision (the approval went back to pending), or why it
+    /// was closed.
     pub gate_error: Option<String>,
+    /// While deciding: what the claimed decision is (approved or rejected), so the workflow can
+    /// tell an accepted approval from a rejection before the record is settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<ApprovalStatus>,
 }
 
 impl Approval {
@@ -198,6 +206,7 @@ mod tests {
             comment: None,
             decided_at: None,
             gate_error: None,
+            verdict: None,
         }
     }
 

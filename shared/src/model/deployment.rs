@@ -37,6 +37,7 @@ string_enum! {
         Rejected = "rejected",
         TimedOut = "timed-out",
         Aborted = "aborted",
+        ApplyInterrupted = "apply-interrupted",
     }
 }
 
@@ -55,6 +56,9 @@ impl From<Outcome> for StepStatus {
             Outcome::Rejected => Self::Rejected,
             Outcome::TimedOut => Self::TimedOut,
             Outcome::Aborted => Self::Aborted,
+            Outcome::ApplyInterrupted => Self::ApplyInterrupted,
+            // An unlock is recorded in history only, never on a deployment's step.
+            Outcome::Unlocked => Self::Aborted,
         }
     }
 }
@@ -93,6 +97,10 @@ pub struct Step {
     pub apply_build_id: Option<String>,
     pub finished_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// Why a build failed, in the build's own words (its one-line reason file): `error` says
+    /// which step and phase failed, this says what went wrong there.
+    #[serde(default)]
+    pub failure_reason: Option<String>,
 }
 
 impl Step {
@@ -112,6 +120,7 @@ impl Step {
             apply_build_id: None,
             finished_at: None,
             error: None,
+            failure_reason: None,
         }
     }
 }

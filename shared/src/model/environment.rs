@@ -41,6 +41,32 @@ pub struct Environment {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Environment {
+    /// Whether `identity` may decide a gate in this environment for a deployment `requester`
+    /// asked for; the reason when not. Identities match as `crate::identity` describes: on what
+    /// the caller cannot choose. The approval function checks it before a decision, and the
+    /// workflow checks the recorded decider again before it applies.
+    pub fn check_decider(&self, requester: &str, identity: &str) -> Result<(), String> {
+        use crate::identity::{maybe_same_person, Principal};
+        let trusted = &self.trusted_session_roles;
+        let who = Principal::parse(identity);
+        if !self.approvers.is_empty() && !self.approvers.iter().any(|a| who.matches(a, trusted)) {
+            return Err(format!(
+                "{identity} is not an approver for {} (approvers: {})",
+                self.name,
+                self.approvers.join(", ")
+            ));
+        }
+        if self.four_eyes && maybe_same_person(identity, requester, trusted) {
+            return Err(format!(
+                "{} requires four eyes: {identity} requested this deployment and cannot approve it",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

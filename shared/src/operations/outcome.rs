@@ -18,6 +18,16 @@ pub struct EnvOutcome {
     pub apply_build_id: Option<String>,
 }
 
+/// The build an environment failed in, as the workflow's Catch and the build itself report it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FailedBuild {
+    /// `plan` or `apply` (the build's `FERRY_ACTION`), when known.
+    pub action: Option<String>,
+    pub build_id: Option<String>,
+    /// The build's one-line reason file (`deployments/<id>/<env>/<action>-failure.txt`).
+    pub reason: Option<String>,
+}
+
 /// Records how an environment ended — live version on success, the pending approval closed on
 /// a timeout, a history line, the step — and then releases the lock `ctx.execution_arn` holds.
 /// Returns whether the lock was released (false: never taken, or taken over).
@@ -26,7 +36,23 @@ pub async fn record_environment_outcome(
     ctx: &EnvContext,
     o: &EnvOutcome,
 ) -> Result<bool, StoreError> {
+    Box::pin(record_environment_outcome_with(store, ctx, o, None)).await
+}
+
+/// [`record_environment_outcome`], with what the failed build said about itself: its reason
+/// goes on the step (`failure_reason`) and into the history line, its id on the step.
+pub async fn record_environment_outcome_with(
+    store: &Store,
+    ctx: &EnvContext,
+    o: &EnvOutcome,
+    failed: Option<&FailedBuild>,
+) -> Result<bool, StoreError> {
     let now = Utc::now();
+    let failure_reason = failed.and_then(|f| f.reason.clone());
+    let history_reason = match (&o.reason, &failure_reason) {
+        (Some(r), Some(f)) => Some(format!("{r}: {f}")),
+        (r, f) => r.clone().or_else(|| f.clone()),
+    };
     if o.outcome == Outcome::Succeeded {
         store
             .put_live(&Live {
@@ -57,6 +83,11 @@ pub async fn record_environment_outcome(
             (_, ApprovalStatus::Deciding) if o.approver.is_some() => {
                 Some(ApprovalMove::Settle(ApprovalStatus::Approved))
             }
+            // Any other end (cancelled, stopped, failed) closes a gate that was still open, so
+            // it is neither listed as pending nor decidable.
+            (_, ApprovalStatus::Pending | ApprovalStatus::Deciding) => Some(ApprovalMove::Close {
+                why: o.reason.as_deref().unwrap_or("the deployment ended"),
+            }),
             _ => None,
         };
         if let Some(m) = settle {
@@ -73,7 +104,8 @@ pub async fn record_environment_outcome(
             at: now,
             requester: ctx.requester.clone(),
             approver: o.approver.clone(),
-            reason: o.reason.clone(),
+            reason: history_reason,
+            terraform_lock: None,
         })
         .await?;
     store
@@ -85,6 +117,16 @@ pub async fn record_environment_outcome(
             }
             if o.reason.is_some() {
                 s.error = o.reason.clone();
+            }
+            if failure_reason.is_some() {
+                s.failure_reason = failure_reason.clone();
+            }
+            if let Some(f) = failed {
+                match (f.action.as_deref(), &f.build_id) {
+                    (Some("plan"), Some(id)) => s.plan_build_id = Some(id.clone()),
+                    (Some("apply"), Some(id)) => s.apply_build_id = Some(id.clone()),
+                    _ => {}
+                }
             }
             if s.approver.is_none() {
                 s.approver = o.approver.clone();

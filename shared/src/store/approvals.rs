@@ -12,10 +12,12 @@ use crate::model::{Approval, ApprovalStatus, ComponentName, EnvironmentName};
 /// accepted it, so the record and the workflow agree whichever step fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApprovalMove<'a> {
-    /// pending → deciding: a person's decision, recorded before the gate is told.
+    /// pending → deciding: a person's decision (`verdict`: approved or rejected), recorded
+    /// before the gate is told.
     Claim {
         by: &'a str,
         comment: Option<&'a str>,
+        verdict: ApprovalStatus,
     },
     /// deciding → approved or rejected: the gate accepted the decision.
     Settle(ApprovalStatus),
@@ -23,6 +25,9 @@ pub enum ApprovalMove<'a> {
     Withdraw { gate_error: &'a str },
     /// pending or deciding → timed-out: the gate stopped waiting.
     Expire,
+    /// pending or deciding → closed: the gate ended without a decision (deployment cancelled or
+    /// failed, execution stopped); a claimed decision the gate never accepted is dropped.
+    Close { why: &'a str },
 }
 
 fn approval_sk(deployment: &str, env: &EnvironmentName) -> String {
@@ -63,27 +68,39 @@ impl Store {
         a: &Approval,
         m: ApprovalMove<'_>,
     ) -> Result<bool, StoreError> {
-        use ApprovalStatus::{Deciding, Pending, TimedOut};
+        use ApprovalStatus::{Closed, Deciding, Pending, TimedOut};
         let s = |v: &str| AttributeValue::S(v.to_owned());
         let now = Utc::now().to_rfc3339();
         let (from, to, update, values): (&[ApprovalStatus], ApprovalStatus, &str, Vec<_>) = match m
         {
-            ApprovalMove::Claim { by, comment } => (
+            ApprovalMove::Claim {
+                by,
+                comment,
+                verdict,
+            } => (
                 &[Pending],
                 Deciding,
-                "SET #s = :to, decided_by = :by, decided_at = :at, #c = :c REMOVE gate_error",
+                "SET #s = :to, decided_by = :by, decided_at = :at, #c = :c, verdict = :v \
+                 REMOVE gate_error",
                 vec![
                     (":by", s(by)),
                     (":at", s(&now)),
                     (":c", comment.map_or(AttributeValue::Null(true), s)),
+                    (":v", s(verdict.as_str())),
                 ],
             ),
             ApprovalMove::Settle(to) => (&[Deciding], to, "SET #s = :to", vec![]),
             ApprovalMove::Withdraw { gate_error } => (
                 &[Deciding],
                 Pending,
-                "SET #s = :to, gate_error = :e REMOVE decided_by, decided_at, #c",
+                "SET #s = :to, gate_error = :e REMOVE decided_by, decided_at, #c, verdict",
                 vec![(":e", s(gate_error))],
+            ),
+            ApprovalMove::Close { why } => (
+                &[Pending, Deciding],
+                Closed,
+                "SET #s = :to, gate_error = :e, decided_at = :at REMOVE decided_by, #c, verdict",
+                vec![(":e", s(why)), (":at", s(&now))],
             ),
             ApprovalMove::Expire => (
                 &[Pending, Deciding],

@@ -28,10 +28,19 @@ impl Store {
         }
     }
 
-    /// Replaces a lock held by `stale_owner` (an execution that is no longer running).
+    /// Replaces a lock held by `stale_owner` (an execution that is no longer running). When
+    /// someone else replaced it first, says who holds it now — the winner of the race, never the
+    /// stale owner the caller read; a lock released in between is taken afresh.
     #[instrument(skip(self))]
-    pub async fn take_over_lock(&self, lock: &Lock, stale_owner: &str) -> Result<bool, StoreError> {
-        self.put_lock(lock, "#o = :owner", stale_owner).await
+    pub async fn take_over_lock(
+        &self,
+        lock: &Lock,
+        stale_owner: &str,
+    ) -> Result<LockAttempt, StoreError> {
+        if self.put_lock(lock, "#o = :owner", stale_owner).await? {
+            return Ok(LockAttempt::Acquired);
+        }
+        self.acquire_lock(lock).await
     }
 
     /// Writes `lock` if `condition` holds, with `:owner` bound to `owner`; whether it did.

@@ -80,8 +80,12 @@ fn task_payloads_as_the_asl_builds_them_fit_the_handlers() {
     .unwrap();
     let mut state = item.clone();
     state["check"] = json!({"release_sha256": "cd".repeat(32), "release_version_id": "3HL4kqtJlcpXroDTDmjVBH40Nrjfkd", "approval": "required", "approval_timeout_seconds": 3600});
-    state["plan"] = json!({"build_id": "ferry-terraform:1", "summary": []});
+    state["plan"] = json!({"build_id": "ferry-terraform:1", "summary": [
+        {"Name": "FERRY_PLAN_SHA256", "Value": "ab".repeat(32)}, {"Name": "FERRY_PLAN_ADDS", "Value": "1"}
+    ]});
     state["approval"] = decision;
+    state["verified"] =
+        json!({"plan_sha256": "ab".repeat(32), "approver": "arn:aws:iam::123456789012:user/bob"});
     state["apply"] = json!({"build_id": "ferry-terraform:2"});
     state["error"] = json!({"Error": "States.TaskFailed", "Cause": "{\"errorMessage\":\"boom\"}"});
     let deployment_state = {
@@ -114,14 +118,23 @@ fn task_payloads_as_the_asl_builds_them_fit_the_handlers() {
                 assert_eq!(c, env);
             }
             "${RequestApprovalFunctionArn}" => {
-                let c: EnvContext = serde_json::from_value(payload.clone())
+                let request: request_approval::Request = serde_json::from_value(payload.clone())
                     .unwrap_or_else(|e| panic!("{name}: {e}"));
-                assert_eq!(c, env);
-                assert_eq!(payload["task_token"], ctx["Task"]["Token"], "{name}");
-                assert!(
-                    payload["plan_build_id"].is_string(),
-                    "{name}: plan_build_id"
-                );
+                match request {
+                    request_approval::Request::Gate(g) => {
+                        assert_eq!(g.ctx, env);
+                        assert_eq!(payload["task_token"], ctx["Task"]["Token"], "{name}");
+                        assert!(!g.plan_build_id.is_empty(), "{name}: plan_build_id");
+                    }
+                    request_approval::Request::Verify(v) => {
+                        assert_eq!(v.ctx, env);
+                        assert_eq!(v.claimed.plan_sha256, "ab".repeat(32), "{name}");
+                        assert!(
+                            v.plan_exports.iter().any(|e| e.name == "FERRY_PLAN_SHA256"),
+                            "{name}: the plan build's exports"
+                        );
+                    }
+                }
             }
             "${RecordResultFunctionArn}" => match payload["action"].as_str() {
                 Some("environment") => {

@@ -25,6 +25,41 @@ pub trait BuildRunner: Send + Sync {
     fn start_build(&self, params: Value) -> BoxFuture<'_, Result<Value, TaskError>>;
     /// Waits until the build ends; returns the final `Build` object (`BuildStatus` set).
     fn wait_build(&self, id: String) -> BoxFuture<'_, Result<Value, TaskError>>;
+    /// Stops a build (`StopBuild`): its processes are ended, it ends STOPPED.
+    fn stop_build(&self, id: String) -> BoxFuture<'_, Result<(), TaskError>>;
+}
+
+/// Stops the build when the task waiting on it is dropped before it ended — the execution was
+/// stopped or the engine is shutting down — as Step Functions stops a `.sync` CodeBuild job
+/// when its execution stops.
+struct StopOnDrop {
+    runner: Arc<dyn BuildRunner>,
+    id: Option<String>,
+}
+
+impl StopOnDrop {
+    fn disarm(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let runner = self.runner.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if let Err(e) = runner.stop_build(id.clone()).await {
+                        tracing::warn!(build = %id, error = %e.cause, "stopping the build of a stopped task failed");
+                    }
+                });
+            }
+            Err(_) => {
+                tracing::warn!(build = %id, "no runtime left to stop the build of a stopped task")
+            }
+        }
+    }
 }
 
 /// Forwards an AWS service call (`sns:publish`, `dynamodb:putItem`, …) to a real endpoint.
@@ -210,7 +245,13 @@ impl Builtin {
             .and_then(Value::as_str)
             .ok_or_else(|| TaskError::task_failed("the build runner returned a build without Id"))?
             .to_string();
-        let done = runner.wait_build(id).await?;
+        let guard = StopOnDrop {
+            runner: runner.clone(),
+            id: Some(id.clone()),
+        };
+        let done = runner.wait_build(id).await;
+        guard.disarm();
+        let done = done?;
         if done.get("BuildStatus").and_then(Value::as_str) == Some("SUCCEEDED") {
             Ok(json!({ "Build": done }))
         } else {

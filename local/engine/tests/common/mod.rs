@@ -190,6 +190,18 @@ impl BuildRunner for FakeBuilds {
         }
         .boxed()
     }
+
+    fn stop_build(&self, id: String) -> BoxFuture<'_, Result<(), TaskError>> {
+        async move {
+            self.builds
+                .lock()
+                .expect("builds lock")
+                .get_mut(&id)
+                .map(|b| b["BuildStatus"] = json!("STOPPED"))
+                .ok_or_else(|| TaskError::task_failed(format!("no build {id}")))
+        }
+        .boxed()
+    }
 }
 
 /// SNS/DynamoDB double: DynamoDB items in memory keyed by table and key JSON.
