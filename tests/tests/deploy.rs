@@ -366,6 +366,17 @@ fn a_lock_left_by_a_stopped_execution_is_taken_over() {
     stack.wait_step(&second, "prod", "awaiting-approval");
     let d = stack.json(&["deployment", &first]);
     assert_eq!(d["status"], "aborted", "{d:#}");
+    // The stale deployment is recorded whole: its step, and its gate closed, not pending.
+    assert_eq!(Stack::step(&d, "prod")["status"], "aborted", "{d:#}");
+    let gate = rt()
+        .block_on(stack.approval("hello-service", &first, "prod"))
+        .expect("approval record");
+    assert_eq!(gate.status.as_str(), "closed", "{gate:?}");
+    let status = stack.json(&["status", "hello-service"]);
+    assert_eq!(
+        status[0]["environments"][0]["pending_approval"]["deployment_id"], second,
+        "{status:#}"
+    );
     stack.ok(&["approve", &second]);
     assert_eq!(stack.wait_finished(&second)["status"], "succeeded");
 }

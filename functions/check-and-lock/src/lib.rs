@@ -5,10 +5,10 @@
 
 use chrono::Utc;
 use ferry_shared::model::{
-    terraform_lock_key, unlock_command, ComponentName, DeploymentStatus, Environment,
-    EnvironmentName, Live, Lock, LockAttempt, StepStatus, TerraformLockInfo, Version,
+    terraform_lock_key, unlock_command, ComponentName, Environment, EnvironmentName, Live, Lock,
+    LockAttempt, StepStatus, TerraformLockInfo, Version,
 };
-use ferry_shared::operations::recorded_deployment;
+use ferry_shared::operations::{record_stopped, recorded_deployment, CancelError};
 use ferry_shared::store::{Store, StoreError};
 use ferry_shared::workflow::{EnvContext, TaskFailure, WorkflowError};
 use serde::{Deserialize, Serialize};
@@ -213,7 +213,7 @@ async fn take_lock(deps: &Deps, ctx: &EnvContext, lock: &Lock) -> Result<(), Che
         attempt = store.take_over_lock(lock, &holder.owner).await?;
         if attempt == LockAttempt::Acquired {
             warn!(stale = %holder.deployment_id, "took over the lock of a finished execution");
-            abort_stale(store, &holder.deployment_id).await?;
+            abort_stale(store, &holder.deployment_id, &ctx.deployment_id).await?;
         }
     }
     match attempt {
@@ -232,20 +232,27 @@ fn lock_held(ctx: &EnvContext, holder: &Lock) -> WorkflowError {
     }
 }
 
-/// The deployment whose stale lock was taken over ended without saying so: record it aborted.
-async fn abort_stale(store: &Store, deployment: &str) -> Result<(), StoreError> {
-    if let Some(d) = store.get_deployment(deployment).await? {
-        if d.status == DeploymentStatus::Running {
-            store
-                .set_deployment_status(
-                    &d.id,
-                    DeploymentStatus::Aborted,
-                    Some("execution ended without releasing its lock"),
-                )
-                .await?;
+/// The deployment whose stale lock was taken over ended without saying so (stopped outside
+/// Ferry: no Catch ran): record it aborted — its steps, history, and any gate it left open, so
+/// nobody sees a pending approval for a workflow that is gone.
+async fn abort_stale(store: &Store, deployment: &str, taker: &str) -> Result<(), StoreError> {
+    let Some(d) = store.get_deployment(deployment).await? else {
+        return Ok(());
+    };
+    let Some(arn) = d.execution_arn.clone().filter(|_| !d.status.is_final()) else {
+        return Ok(());
+    };
+    let cause = format!(
+        "its execution ended without Ferry recording it; found when deployment {taker} took over its lock"
+    );
+    match record_stopped(store, &d, &arn, &cause).await {
+        Ok(_) => Ok(()),
+        Err(CancelError::Store(e)) => Err(e),
+        Err(e) => {
+            warn!(error = %e, "recording the stale deployment failed");
+            Ok(())
         }
     }
-    Ok(())
 }
 
 /// Terraform's lock file for component+environment, if there is one.
