@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, inside the checkout, idempotently:
-# a project venv (moto_server pinned, cargo-lambda, aws-sam-cli), asl-validator from npm and
-# cargo-machete under .tools/.
+# a project venv (moto_server pinned, cargo-lambda, aws-sam-cli), asl-validator and
+# playwright-core from npm, cargo-machete under .tools/, and Debian's chromium for the browser
+# tests (the one thing installed outside the checkout: as root, or with passwordless sudo).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -31,12 +32,40 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 if command -v npm >/dev/null; then
-  if [ ! -x node_modules/.bin/asl-validator ]; then
-    npm ci --silent --no-audit --no-fund >/dev/null || die "npm ci failed (asl-validator)"
+  # playwright-core 1.65 needs Node.js 20.
+  node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+    || die "node $(node --version) found: the browser tests' playwright-core needs Node.js >= 20"
+  # Again when a tool is missing or package-lock.json changed since the last install.
+  if [ ! -x node_modules/.bin/asl-validator ] || [ ! -f node_modules/playwright-core/package.json ] \
+    || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --silent --no-audit --no-fund >/dev/null || die "npm ci failed (asl-validator, playwright-core)"
   fi
 else
   die "npm not found: apt-get install -y nodejs npm (asl-validator checks the state machine)"
 fi
+
+# The review page's browser tests drive Debian's chromium (playwright-core downloads no browser).
+chromium=/usr/bin/chromium
+if [ ! -x "$chromium" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    as_root() { "$@"; }
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    as_root() { sudo -n "$@"; }
+  else
+    die "$chromium not found: run 'apt-get install -y --no-install-recommends chromium' as root, then re-run"
+  fi
+  command -v apt-get >/dev/null || die "$chromium not found and no apt-get: install Chromium at $chromium"
+  echo "setup: installing chromium (apt-get)"
+  apt_log=${TMPDIR:-/tmp}/ferry-setup-chromium.log
+  apt_install() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+  # A fresh machine's package lists can be empty or stale: update once, only if needed.
+  if ! apt_install >"$apt_log" 2>&1; then
+    { as_root apt-get update -q && apt_install; } >>"$apt_log" 2>&1 \
+      || die "apt-get install chromium failed (log: $apt_log)"
+  fi
+  [ -x "$chromium" ] || die "apt-get installed chromium but $chromium is missing (log: $apt_log)"
+fi
+
 # cargo-machete keeps unused dependencies out (the test command runs it).
 if [ ! -x .tools/bin/cargo-machete ]; then
   cargo install --locked --quiet --root .tools cargo-machete@0.9.2 || die "cargo install cargo-machete failed"

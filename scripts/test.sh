@@ -25,6 +25,9 @@ cargo build --workspace --bins
 step "cargo test"
 cargo test --workspace
 
+step "browser harness self-test (headless chromium)"
+node tests/browser/selftest.mjs
+
 # Lint runs inside the aws_fidelity test; this is the release build `sam build` does.
 step "AWS: release build of the functions, as sam build does it"
 bash scripts/check-aws.sh build

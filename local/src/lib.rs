@@ -33,6 +33,12 @@ pub struct LocalEnv {
     /// Uploads whose registration failed every attempt.
     #[serde(default)]
     pub failures_queue_url: String,
+    /// The review page approval links open.
+    #[serde(default)]
+    pub review_url: String,
+    /// What the approvals topic sent, as approvers would receive it (`ferry local outbox`).
+    #[serde(default)]
+    pub outbox_queue_url: String,
 }
 
 impl LocalEnv {
@@ -55,6 +61,7 @@ impl LocalEnv {
             ("FERRY_STATE_MACHINE_ARN", self.state_machine_arn.clone()),
             ("FERRY_APPROVAL_URL", self.approval_url.clone()),
             ("FERRY_FAILURES_QUEUE_URL", self.failures_queue_url.clone()),
+            ("FERRY_REVIEW_URL", self.review_url.clone()),
             ("FERRY_LOCAL", "1".into()),
         ]
     }
@@ -109,7 +116,24 @@ impl LocalStack {
             .key_metadata
             .map(|m| m.key_id)
             .context("CreateKey returned no key")?;
-        let token_key = ferry_shared::gate::TokenKey::new(kms, token_key_id);
+        let token_key = ferry_shared::gate::TokenKey::new(kms.clone(), token_key_id);
+        // Signs review-page links (GenerateMac/VerifyMac): as in AWS, no function sees the key.
+        let link_key_id = kms
+            .create_key()
+            .description("Ferry local: signs approval links")
+            .key_spec(aws_sdk_kms::types::KeySpec::Hmac256)
+            .key_usage(aws_sdk_kms::types::KeyUsageType::GenerateVerifyMac)
+            .send()
+            .await
+            .context("creating the link key")?
+            .key_metadata
+            .map(|m| m.key_id)
+            .context("CreateKey returned no key")?;
+        let link_key = ferry_shared::links::LinkKey::new(kms, link_key_id);
+        let review_url = format!("http://127.0.0.1:{}{}", port + 3, services::REVIEW_PATH);
+        // Local stand-in for approvers' inboxes: the approvals topic delivers to this queue,
+        // which `ferry local outbox` prints.
+        let outbox_queue_url = stack::outbox(&clients, &sns, &topic_arn, names).await?;
 
         let sfn_endpoint = format!("http://127.0.0.1:{}", port + 1);
         let sfn_sdk = ferry_shared::aws::local_sdk_config(&sfn_endpoint).await;
@@ -123,6 +147,11 @@ impl LocalStack {
                 sns: sns.clone(),
                 sfn: sfn.clone(),
                 token_key: token_key.clone(),
+                links: Some(request_approval::Links {
+                    key: link_key.clone(),
+                    review_url: review_url.clone(),
+                    local_identities: true,
+                }),
             },
             &services::DeployNames {
                 table: &names.table,
@@ -173,12 +202,17 @@ impl LocalStack {
                 .await
                 .map_err(anyhow::Error::from)
         }));
-        let approval = services::approval_router(approve::Deps {
+        let api = approve::Deps {
             store: ferry_shared::store::Store::new(clients.dynamodb.clone(), &names.table),
             sfn,
             token_key,
             state_machine_arn: machine.arn.clone(),
-        });
+        };
+        let review = review::Deps {
+            gate: api.gate(),
+            links: link_key,
+        };
+        let approval = services::approval_router(api, review);
         let token = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             axum::serve(approval_listener, approval)
@@ -199,6 +233,8 @@ impl LocalStack {
                 topic_arn,
                 state_machine_arn: machine.arn,
                 failures_queue_url: queues.failures,
+                review_url,
+                outbox_queue_url,
             },
             engine,
             moto,

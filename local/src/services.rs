@@ -136,6 +136,8 @@ impl EngineBuildRunner for Builds {
 pub struct FunctionClients {
     /// Seals and unseals task tokens (a key in moto's KMS).
     pub token_key: ferry_shared::gate::TokenKey,
+    /// Mints approvers' review-page links.
+    pub links: Option<request_approval::Links>,
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sns: aws_sdk_sns::Client,
@@ -174,6 +176,7 @@ pub fn register_functions(engine: &Engine, clients: &FunctionClients, names: &De
         topic_arn: names.topic_arn.to_owned(),
         sfn: clients.sfn.clone(),
         token_key: clients.token_key.clone(),
+        links: clients.links.clone(),
     };
     engine.register_lambda(
         function_name("request-approval"),
@@ -235,12 +238,69 @@ pub fn attach_builds(engine: &Engine, runner: ferry_codebuild::BuildRunner) {
     engine.set_build_runner(Arc::new(Builds(runner)));
 }
 
-/// The approval function behind a local HTTP endpoint shaped like its Function URL.
-pub fn approval_router(deps: approve::Deps) -> axum::Router {
+/// The approval function behind a local HTTP endpoint shaped like its Function URL, and the
+/// review page (in AWS its own Function URL with `AuthType: NONE`) at `/review`.
+pub fn approval_router(deps: approve::Deps, review: review::Deps) -> axum::Router {
+    let review = axum::Router::new()
+        .route(
+            REVIEW_PATH,
+            axum::routing::get(review_request).post(review_request),
+        )
+        .with_state(Arc::new(review));
     axum::Router::new()
         .route("/", axum::routing::post(approval_request))
         .route("/{*path}", axum::routing::post(approval_request))
         .with_state(Arc::new(deps))
+        .merge(review)
+}
+
+/// Where the local stack serves the review page.
+pub const REVIEW_PATH: &str = "/review";
+
+/// The review page's handler, given the request as a Function URL would (no IAM identity: the
+/// signed link is the credential).
+async fn review_request(
+    State(deps): State<Arc<review::Deps>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let mut hs = serde_json::Map::new();
+    for (k, v) in &headers {
+        if let Ok(v) = v.to_str() {
+            hs.insert(k.as_str().to_owned(), v.into());
+        }
+    }
+    hs.insert("x-forwarded-proto".into(), "http".into());
+    let event = serde_json::json!({
+        "version": "2.0",
+        "rawPath": uri.path(),
+        "rawQueryString": uri.query().unwrap_or(""),
+        "headers": hs,
+        "requestContext": {
+            "accountId": "anonymous",
+            "requestId": ferry_shared::names::unique("local"),
+            "http": {"method": method.as_str(), "path": uri.path(), "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "browser"},
+            "timeEpoch": chrono::Utc::now().timestamp_millis()
+        },
+        "body": String::from_utf8_lossy(&body),
+        "isBase64Encoded": false
+    });
+    let event: LambdaFunctionUrlRequest = match serde_json::from_value(event) {
+        Ok(e) => e,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let Ok(resp) = review::handle(&deps, event).await;
+    let status = u16::try_from(resp.status_code)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = (status, resp.body.unwrap_or_default()).into_response();
+    for (k, v) in &resp.headers {
+        out.headers_mut().insert(k, v.clone());
+    }
+    out
 }
 
 async fn approval_request(

@@ -162,3 +162,43 @@ pub async fn create(clients: &Clients, names: &StackNames) -> Result<Queues> {
         failures,
     })
 }
+
+/// The local stand-in for approvers' inboxes: a queue subscribed to the approvals topic (with
+/// each message's attributes, as an email or chat subscription would filter on them). Returns
+/// the queue URL.
+pub async fn outbox(
+    clients: &Clients,
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    names: &StackNames,
+) -> Result<String> {
+    let name = format!("{}-outbox", names.queue);
+    let url = clients
+        .sqs
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .with_context(|| format!("creating queue {name}"))?
+        .queue_url
+        .context("CreateQueue returned no URL")?;
+    let arn = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .context("reading the outbox queue's ARN")?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .context("queue has no ARN")?;
+    sns.subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(arn)
+        .send()
+        .await
+        .context("subscribing the outbox to the approvals topic")?;
+    Ok(url)
+}

@@ -100,6 +100,16 @@ pub fn token_key_from_env() -> Result<String, ConfigError> {
     var("FERRY_TOKEN_KEY")
 }
 
+/// The review page's address (its Function URL), which approval links open.
+pub fn review_url_from_env() -> Result<String, ConfigError> {
+    var("FERRY_REVIEW_URL")
+}
+
+/// The KMS HMAC key (HMAC_256, GENERATE_VERIFY_MAC) that signs approval links.
+pub fn link_key_from_env() -> Result<String, ConfigError> {
+    var("FERRY_LINK_KEY")
+}
+
 /// The OS user name, for local mode's identities.
 pub fn os_user() -> String {
     optional("USER")

@@ -7,6 +7,7 @@ pub mod config;
 pub mod failures;
 pub mod gate;
 pub mod identity;
+pub mod links;
 pub mod model;
 pub mod names;
 pub mod operations;

@@ -50,6 +50,9 @@ struct PutArgs {
     /// The requester may not approve their own deployment.
     #[arg(long)]
     four_eyes: bool,
+    /// Deciding on the review page asks for the environment's name to be typed.
+    #[arg(long)]
+    confirm_name: bool,
     /// Roles whose session names identify a person (names or prefix* patterns), comma-separated,
     /// e.g. AWSReservedSSO_* for IAM Identity Center; other roles' sessions count as the role.
     #[arg(long, value_delimiter = ',')]
@@ -95,6 +98,7 @@ async fn env_put(store: &Store, put: PutArgs, timeout: Duration, format: Format)
             .filter(|a| !a.is_empty())
             .collect(),
         four_eyes: put.four_eyes,
+        confirm_name: put.confirm_name,
         trusted_session_roles: put
             .trusted_session_roles
             .into_iter()

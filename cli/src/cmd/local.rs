@@ -26,6 +26,13 @@ enum LocalCommand {
     Down,
     /// Print the variables of the running local stack.
     Env,
+    /// Print the approval notifications the stack sent, as approvers receive them (each
+    /// approver's message carries their own review link). Reading a message removes it.
+    Outbox {
+        /// Keep waiting for new messages (Ctrl-C to stop).
+        #[arg(long)]
+        follow: bool,
+    },
     /// Run the local stack in the foreground (what `up` starts in the background).
     #[command(hide = true)]
     Serve,
@@ -62,6 +69,10 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
         }
         LocalCommand::Env => match ferry_local::daemon::running(&settings.dir) {
             Some(env) => print_exports(ctx, &env)?,
+            None => anyhow::bail!("no local stack running: start it with `ferry local up`"),
+        },
+        LocalCommand::Outbox { follow } => match ferry_local::daemon::running(&settings.dir) {
+            Some(env) => outbox(ctx, &env, follow).await?,
             None => anyhow::bail!("no local stack running: start it with `ferry local up`"),
         },
         LocalCommand::Serve => ferry_local::daemon::serve(&settings).await?,
@@ -101,6 +112,61 @@ async fn abort_running(env: &ferry_local::LocalEnv) {
         match Box::pin(cancel_deployment(&store, &sfn, &e.name, cause)).await {
             Ok(d) => eprintln!("aborted deployment {} ({})", d.id, d.status),
             Err(err) => eprintln!("warning: deployment {}: {err}", e.name),
+        }
+    }
+}
+
+/// Prints (and removes) the approvals topic's messages from the local outbox queue.
+async fn outbox(ctx: &Context, env: &ferry_local::LocalEnv, follow: bool) -> Result<()> {
+    let sdk = ferry_shared::aws::local_sdk_config(&env.endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&env.outbox_queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(if follow { 10 } else { 1 })
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "could not read the outbox: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(&e)
+                )
+            })?;
+        if out.messages().is_empty() && !follow {
+            return Ok(());
+        }
+        for m in out.messages() {
+            let envelope: serde_json::Value =
+                serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+            let to = envelope["MessageAttributes"]["approver"]["Value"]
+                .as_str()
+                .unwrap_or("every subscriber");
+            if ctx.json() {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "to": to,
+                        "subject": envelope["Subject"],
+                        "message": envelope["Message"],
+                    })
+                );
+            } else {
+                println!(
+                    "To: {to}\nSubject: {}\n\n{}\n----",
+                    envelope["Subject"].as_str().unwrap_or_default(),
+                    envelope["Message"].as_str().unwrap_or_default().trim_end()
+                );
+            }
+            if let Some(h) = m.receipt_handle() {
+                let _ = sqs
+                    .delete_message()
+                    .queue_url(&env.outbox_queue_url)
+                    .receipt_handle(h)
+                    .send()
+                    .await;
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use ferry_shared::operations::{execution_status, record_stopped};
 use ferry_shared::store::ApprovalMove;
 use tracing::{info, instrument, warn};
 
-use crate::{ApiError, Deps};
+use crate::{ApiError, Gate};
 
 /// Whether `identity` may decide `approval` in `env`; the reason when not. Identities match as
 /// `ferry_shared::identity` describes: on what the caller cannot choose.
@@ -23,8 +23,9 @@ pub fn check_rules(env: &Environment, approval: &Approval, identity: &str) -> Re
 /// Decides one approval as `identity`.
 #[instrument(skip(deps, req), fields(deployment = %req.deployment_id, identity = %identity))]
 pub async fn decide(
-    deps: &Deps,
+    deps: &Gate,
     identity: &str,
+    via: Option<&str>,
     req: &DecisionRequest,
 ) -> Result<DecisionResponse, ApiError> {
     let store = &deps.store;
@@ -112,6 +113,7 @@ pub async fn decide(
                 by: identity,
                 comment,
                 verdict: status,
+                via,
             },
         )
         .await?
@@ -202,7 +204,7 @@ pub async fn decide(
 /// A gate is gone when its execution ended. One stopped behind Ferry's back (console, API)
 /// ran no Catch, so nothing recorded it: record it aborted now, closing its gates and releasing
 /// its locks. Best effort — the decision is refused either way.
-async fn record_if_stopped(deps: &Deps, d: &Deployment) {
+async fn record_if_stopped(deps: &Gate, d: &Deployment) {
     let Some(arn) = d.execution_arn.as_deref().filter(|_| !d.status.is_final()) else {
         return;
     };
@@ -237,6 +239,7 @@ mod tests {
             four_eyes,
             trusted_session_roles: vec![],
             approval_timeout_secs: 60,
+            confirm_name: false,
             updated_at: Utc::now(),
         }
     }
@@ -259,6 +262,7 @@ mod tests {
             decided_at: None,
             gate_error: None,
             verdict: None,
+            via: None,
         }
     }
 

@@ -29,6 +29,25 @@ pub struct Deps {
     pub state_machine_arn: String,
 }
 
+/// What deciding a gate needs: the Ferry API and the review page both decide.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    pub store: Store,
+    pub sfn: aws_sdk_sfn::Client,
+    /// Unseals the task tokens approval records hold.
+    pub token_key: ferry_shared::gate::TokenKey,
+}
+
+impl Deps {
+    pub fn gate(&self) -> Gate {
+        Gate {
+            store: self.store.clone(),
+            sfn: self.sfn.clone(),
+            token_key: self.token_key.clone(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("no caller identity: the Ferry API URL must use AWS_IAM auth")]
@@ -100,7 +119,10 @@ pub async fn handle(
             (Some("POST"), "/" | "/decisions") => {
                 let req = parse(&body)?;
                 // Boxed: the decision future is deep enough to overflow rustc's layout limit.
-                json(200, &Box::pin(decide(deps, &identity, &req)).await?)
+                json(
+                    200,
+                    &Box::pin(decide(&deps.gate(), &identity, None, &req)).await?,
+                )
             }
             (Some("POST"), "/deployments") => {
                 let req = parse(&body)?;

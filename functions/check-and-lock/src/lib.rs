@@ -333,6 +333,7 @@ mod tests {
             four_eyes: false,
             trusted_session_roles: vec![],
             approval_timeout_secs: 60,
+            confirm_name: false,
             updated_at: Utc::now(),
         }
     }

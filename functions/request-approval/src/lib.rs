@@ -6,6 +6,7 @@
 
 use chrono::{Duration, Utc};
 use ferry_shared::gate::{self, GateError, TokenKey};
+use ferry_shared::links::{LinkClaims, LinkKey, SignedLink};
 use ferry_shared::model::{
     plan_prefix, Approval, ApprovalPolicy, ApprovalStatus, Decision, PlanSummary, SealedToken,
     StepStatus, TaskToken,
@@ -24,6 +25,38 @@ pub struct Deps {
     pub sns: aws_sdk_sns::Client,
     pub topic_arn: String,
     pub sfn: aws_sdk_sfn::Client,
+    /// Mints review-page links for the notification; without it, messages carry commands only.
+    pub links: Option<Links>,
+}
+
+/// What minting approvers' review links needs.
+#[derive(Clone, Debug)]
+pub struct Links {
+    pub key: LinkKey,
+    /// The review page's address; a link is `<review_url>?l=<token>`.
+    pub review_url: String,
+    /// Local mode: a bare `--approvers` name is the identity `local:<name>`.
+    pub local_identities: bool,
+}
+
+impl Links {
+    /// The identity a decision link is minted for, from one `--approvers` entry: a full IAM ARN
+    /// as written; a bare name only in local mode. A pattern names no one person: no link.
+    fn identity(&self, entry: &str) -> Option<String> {
+        if entry.contains('*') {
+            None
+        } else if entry.starts_with("arn:") {
+            Some(entry.to_owned())
+        } else if self.local_identities && ferry_shared::identity::valid_local_name(entry) {
+            Some(format!("local:{entry}"))
+        } else {
+            None
+        }
+    }
+
+    fn url(&self, link: &SignedLink) -> String {
+        format!("{}?l={}", self.review_url, link.expose_for_url())
+    }
 }
 
 /// The gate's input; the token's `Debug` is redacted, so the whole input may be debug-printed.
@@ -256,6 +289,7 @@ pub async fn open_gate(deps: &Deps, input: GateInput) -> Result<GateOutput, Work
         decided_at: None,
         gate_error: None,
         verdict: None,
+        via: None,
     };
     if let Some(rule) = auto {
         approval.status = ApprovalStatus::Approved;
@@ -305,37 +339,117 @@ pub async fn open_gate(deps: &Deps, input: GateInput) -> Result<GateOutput, Work
         });
     }
 
-    let subject = format!(
-        "Ferry: approve {} {} in {}? ({})",
-        ctx.component, ctx.version, ctx.environment, plan
-    );
-    let mut message = format!(
-        "{} {} is planned for {} (deployment {}, requested by {}).\n\nPlan: {plan}\n",
-        ctx.component, ctx.version, ctx.environment, ctx.deployment_id, ctx.requester
-    );
-    for r in &plan.resources {
-        message.push_str(&format!("  {} {}\n", r.actions.join("/"), r.address));
-    }
-    message.push_str(&format!(
-        "\nApprove:  ferry approve {id} --env {env}\nReject:   ferry reject {id} --env {env}\n\
-         The request expires at {exp}.\n",
-        id = ctx.deployment_id,
-        env = ctx.environment,
-        exp = approval.expires_at.to_rfc3339()
-    ));
-    deps.sns
-        .publish()
-        .topic_arn(&deps.topic_arn)
-        .subject(subject.chars().take(100).collect::<String>())
-        .message(message)
-        .send()
-        .await
-        .map_err(|e| WorkflowError::aws("sns:Publish", e))?;
+    notify(deps, ctx, &approval, &env, &plan).await?;
     info!(plan = %plan, "approval requested");
     Ok(GateOutput {
         status: ApprovalStatus::Pending,
         plan_summary: plan.to_string(),
     })
+}
+
+/// Tells approvers a gate is open. With links, each approver the environment names gets their own
+/// message (SNS attribute `approver`, for subscription filter policies) with a decision link
+/// bound to them and this plan; the requester of a four-eyes environment gets none. Without
+/// named approvers, one message carries a view-only link. Every message also gives the commands.
+async fn notify(
+    deps: &Deps,
+    ctx: &EnvContext,
+    approval: &Approval,
+    env: &ferry_shared::model::Environment,
+    plan: &PlanSummary,
+) -> Result<(), WorkflowError> {
+    let subject = format!(
+        "Approve {} {} → {}? ({plan})",
+        ctx.component, ctx.version, ctx.environment
+    );
+    let mut head = format!(
+        "{} {} is planned for {} (deployment {}, requested by {}).\n\nPlan: {plan}\n",
+        ctx.component, ctx.version, ctx.environment, ctx.deployment_id, ctx.requester
+    );
+    for r in &plan.resources {
+        head.push_str(&format!("  {} {}\n", r.actions.join("/"), r.address));
+    }
+    let exp = approval.expires_at.to_rfc3339();
+    let commands = format!(
+        "Or decide in a terminal:  ferry approve {id} --env {env}   |   ferry reject {id} --env {env}\n\
+         The request expires at {exp}.\n",
+        id = ctx.deployment_id,
+        env = ctx.environment,
+    );
+    let mut messages: Vec<(Option<&str>, String)> = Vec::new();
+    if let Some(links) = &deps.links {
+        let now = Utc::now();
+        for entry in &env.approvers {
+            let Some(who) = links.identity(entry) else {
+                continue;
+            };
+            let claims = match LinkClaims::decide(approval, env, &who, Duration::days(366), now) {
+                Ok(c) => c,
+                Err(e) => {
+                    info!(approver = %entry, why = %e, "no decision link for this approver");
+                    continue;
+                }
+            };
+            let link = links
+                .key
+                .mint(&claims)
+                .await
+                .map_err(|e| WorkflowError::Aws {
+                    service: "kms:GenerateMac",
+                    message: e.to_string(),
+                })?;
+            messages.push((
+                Some(entry.as_str()),
+                format!(
+                    "{head}\nReview and decide: {}\n(This link is yours: it decides once, as {who}, for this plan only.)\n\n{commands}",
+                    links.url(&link)
+                ),
+            ));
+        }
+        if messages.is_empty() {
+            let claims = LinkClaims::view(approval, Duration::days(366), now).map_err(|e| {
+                WorkflowError::InvalidInput(format!("cannot link to the gate: {e}"))
+            })?;
+            let link = links
+                .key
+                .mint(&claims)
+                .await
+                .map_err(|e| WorkflowError::Aws {
+                    service: "kms:GenerateMac",
+                    message: e.to_string(),
+                })?;
+            messages.push((
+                None,
+                format!(
+                    "{head}\nReview: {} (view only)\n\n{commands}",
+                    links.url(&link)
+                ),
+            ));
+        }
+    } else {
+        messages.push((None, format!("{head}\n{commands}")));
+    }
+    for (approver, message) in messages {
+        let mut publish = deps
+            .sns
+            .publish()
+            .topic_arn(&deps.topic_arn)
+            .subject(subject.chars().take(99).collect::<String>())
+            .message(message);
+        if let Some(a) = approver {
+            let attr = aws_sdk_sns::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(a)
+                .build()
+                .map_err(|e| WorkflowError::InvalidInput(e.to_string()))?;
+            publish = publish.message_attributes("approver", attr);
+        }
+        publish
+            .send()
+            .await
+            .map_err(|e| WorkflowError::aws("sns:Publish", e))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

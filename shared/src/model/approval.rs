@@ -112,6 +112,9 @@ pub struct Approval {
     /// tell an accepted approval from a rejection before the record is settled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<ApprovalStatus>,
+    /// How the decider reached the gate when not through the Ferry API (`email link`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 impl Approval {
@@ -207,6 +210,7 @@ mod tests {
             decided_at: None,
             gate_error: None,
             verdict: None,
+            via: None,
         }
     }
 

@@ -38,6 +38,10 @@ pub struct Environment {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_session_roles: Vec<String>,
     pub approval_timeout_secs: u64,
+    /// Deciding on the review page asks for the environment's name to be typed (like GitHub's
+    /// "type the repository name"), for production-like environments.
+    #[serde(default)]
+    pub confirm_name: bool,
     pub updated_at: DateTime<Utc>,
 }
 

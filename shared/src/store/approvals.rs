@@ -18,6 +18,8 @@ pub enum ApprovalMove<'a> {
         by: &'a str,
         comment: Option<&'a str>,
         verdict: ApprovalStatus,
+        /// How the decider came, when not through the Ferry API (`email link`).
+        via: Option<&'a str>,
     },
     /// deciding → approved or rejected: the gate accepted the decision.
     Settle(ApprovalStatus),
@@ -77,29 +79,31 @@ impl Store {
                 by,
                 comment,
                 verdict,
+                via,
             } => (
                 &[Pending],
                 Deciding,
-                "SET #s = :to, decided_by = :by, decided_at = :at, #c = :c, verdict = :v \
-                 REMOVE gate_error",
+                "SET #s = :to, decided_by = :by, decided_at = :at, #c = :c, verdict = :v, \
+                 via = :via REMOVE gate_error",
                 vec![
                     (":by", s(by)),
                     (":at", s(&now)),
                     (":c", comment.map_or(AttributeValue::Null(true), s)),
                     (":v", s(verdict.as_str())),
+                    (":via", via.map_or(AttributeValue::Null(true), s)),
                 ],
             ),
             ApprovalMove::Settle(to) => (&[Deciding], to, "SET #s = :to", vec![]),
             ApprovalMove::Withdraw { gate_error } => (
                 &[Deciding],
                 Pending,
-                "SET #s = :to, gate_error = :e REMOVE decided_by, decided_at, #c, verdict",
+                "SET #s = :to, gate_error = :e REMOVE decided_by, decided_at, #c, verdict, via",
                 vec![(":e", s(gate_error))],
             ),
             ApprovalMove::Close { why } => (
                 &[Pending, Deciding],
                 Closed,
-                "SET #s = :to, gate_error = :e, decided_at = :at REMOVE decided_by, #c, verdict",
+                "SET #s = :to, gate_error = :e, decided_at = :at REMOVE decided_by, #c, verdict, via",
                 vec![(":e", s(why)), (":at", s(&now))],
             ),
             ApprovalMove::Expire => (

@@ -5,6 +5,7 @@ mod approvals;
 mod deployments;
 mod environments;
 mod history;
+mod links;
 mod locks;
 mod releases;
 

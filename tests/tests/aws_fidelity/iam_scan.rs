@@ -271,6 +271,24 @@ pub fn needed_actions_of(own: &Crate, libs: &[Crate]) -> BTreeMap<String, BTreeS
         .iter()
         .filter_map(|(_, f)| f.owner.as_deref())
         .collect();
+    // Types reachable from a parameter: the parameter's own, and its fields', transitively.
+    let fields: BTreeMap<String, BTreeSet<String>> = libs
+        .iter()
+        .flat_map(|lib| lib.files.iter())
+        .flat_map(|(_, file)| rust_scan::struct_fields(file))
+        .collect();
+    let reachable = |params: &BTreeSet<String>| {
+        let mut seen: BTreeSet<String> = params.clone();
+        let mut todo: Vec<String> = params.iter().cloned().collect();
+        while let Some(t) = todo.pop() {
+            for inner in fields.get(&t).into_iter().flatten() {
+                if seen.insert(inner.clone()) {
+                    todo.push(inner.clone());
+                }
+            }
+        }
+        seen
+    };
     let mut out = BTreeMap::new();
     let mut queue: Vec<usize> = Vec::new();
 
@@ -319,6 +337,7 @@ pub fn needed_actions_of(own: &Crate, libs: &[Crate]) -> BTreeMap<String, BTreeS
             .copied()
             .filter(|t| Some(*t) != f.owner.as_deref() && f.returns.contains(*t))
             .collect();
+        let handed = reachable(&f.params);
         for call in &f.body.calls {
             for (j, (_, g)) in pool.iter().enumerate() {
                 let hit = match call {
@@ -328,9 +347,10 @@ pub fn needed_actions_of(own: &Crate, libs: &[Crate]) -> BTreeMap<String, BTreeS
                         g.owner.as_deref() == Some(q) && &g.name == m
                     }
                     Call::Path(_, m) | Call::Bare(m) => g.owner.is_none() && &g.name == m,
-                    // A method on a value the function was handed (`store: &Store`).
+                    // A method on a value the function was handed (`store: &Store`), or on
+                    // one such a value holds (`gate.store`).
                     Call::Method(m) => {
-                        g.owner.as_deref().is_some_and(|o| f.params.contains(o)) && &g.name == m
+                        g.owner.as_deref().is_some_and(|o| handed.contains(o)) && &g.name == m
                     }
                     Call::EmptyMethod(_) => false,
                 };

@@ -19,6 +19,7 @@ pub fn manifest_resource(class: &str) -> String {
         "topic" => format!("${{{}}}", n.topic),
         "state-machine" => format!("${{{}}}", n.state_machine),
         "token-key" => "${TokenKey.Arn}".into(),
+        "link-key" => "${LinkKey.Arn}".into(),
         "executions" => format!("${{{}.Executions}}:*", n.state_machine),
         c if c.starts_with("bucket/") => format!("${{{}.Arn}}/{}", n.bucket, &c[7..]),
         c => panic!(

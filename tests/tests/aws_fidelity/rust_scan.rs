@@ -193,6 +193,30 @@ pub fn file_body(file: &syn::File) -> Body {
     body_of(|v| v.visit_file(file))
 }
 
+/// Each struct of a file (outside test modules) with every identifier in its fields' types:
+/// a value handed a `Gate` can reach the `Store` the gate holds.
+pub fn struct_fields(file: &syn::File) -> Vec<(String, BTreeSet<String>)> {
+    #[derive(Default)]
+    struct Structs(Vec<(String, BTreeSet<String>)>);
+    impl<'ast> Visit<'ast> for Structs {
+        fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
+            if !is_cfg_test(&m.attrs) {
+                visit::visit_item_mod(self, m);
+            }
+        }
+        fn visit_item_struct(&mut self, st: &'ast syn::ItemStruct) {
+            let mut idents = Idents::default();
+            for f in &st.fields {
+                idents.visit_type(&f.ty);
+            }
+            self.0.push((st.ident.to_string(), idents.0));
+        }
+    }
+    let mut v = Structs::default();
+    v.visit_file(file);
+    v.0
+}
+
 /// `const NAME: &str = "value"` items and associated consts of a file.
 pub fn str_consts(file: &syn::File) -> Vec<(String, String)> {
     #[derive(Default)]

@@ -1,0 +1,214 @@
+//! The review page on the local stack: approvers' own links arrive in the outbox (the approvals
+//! topic's local subscriber), a GET shows the plan and decides nothing, only the page's own form
+//! decides — once, as the approver the link was minted for — and a real headless Chromium
+//! approves through it.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ferry_tests::stack::{Stack, PROD_REQUIRED};
+use serde_json::Value;
+
+/// What `ferry local outbox` prints: (to, subject, message), until `want` arrived.
+fn outbox(stack: &Stack, want: usize) -> Vec<(Option<String>, String, String)> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < want {
+        assert!(
+            Instant::now() < deadline,
+            "outbox has {got:?}, wanted {want}"
+        );
+        for line in stack.ok(&["local", "outbox", "--output", "json"]).lines() {
+            let m: Value = serde_json::from_str(line).expect("one JSON object per line");
+            got.push((
+                m["to"]
+                    .as_str()
+                    .filter(|t| *t != "every subscriber")
+                    .map(str::to_owned),
+                m["subject"].as_str().unwrap_or_default().to_owned(),
+                m["message"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+    }
+    got
+}
+
+fn link_in(message: &str) -> String {
+    message
+        .lines()
+        .find_map(|l| l.strip_prefix("Review and decide: "))
+        .unwrap_or_else(|| panic!("no decision link in {message}"))
+        .trim()
+        .to_owned()
+}
+
+/// `curl` a URL: (status, headers, body).
+fn curl(args: &[&str]) -> (u16, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let headers = dir.path().join("h");
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-D",
+            headers.to_str().unwrap(),
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(args)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or((&text, "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        std::fs::read_to_string(headers)
+            .unwrap_or_default()
+            .to_lowercase(),
+        body.to_owned(),
+    )
+}
+
+fn origin(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    format!("http://{}", rest.split('/').next().unwrap_or(rest))
+}
+
+fn approval_status(stack: &Stack, id: &str) -> String {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(stack.approval("hello-service", id, "prod"))
+        .expect("approval")
+        .status
+        .to_string()
+}
+
+#[test]
+fn approvers_decide_once_through_their_own_link_in_a_real_browser() {
+    let stack = Stack::up();
+    let mut env = PROD_REQUIRED.to_vec();
+    env.extend([
+        "--approvers",
+        "alice,bob,carol",
+        "--four-eyes",
+        "--confirm-name",
+    ]);
+    stack.ok(&env);
+    stack.release_dir(
+        &ferry_tests::repo_root().join("examples/hello-service"),
+        "1.0.0",
+    );
+    let opened = Instant::now();
+    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
+    stack.wait_step(&id, "prod", "awaiting-approval");
+
+    // One message per eligible approver, none for the requester (four eyes).
+    let mut messages = outbox(&stack, 2);
+    let gate_to_outbox = opened.elapsed();
+    messages.sort();
+    let approvers: Vec<_> = messages.iter().map(|m| m.0.clone()).collect();
+    assert_eq!(approvers, [Some("bob".into()), Some("carol".into())]);
+    assert!(
+        messages[0]
+            .1
+            .starts_with("Approve hello-service 1.0.0 → prod? (+1"),
+        "{messages:?}"
+    );
+    assert!(messages[0]
+        .2
+        .contains(&format!("ferry approve {id} --env prod")));
+    let bob = link_in(&messages[0].2);
+    let carol = link_in(&messages[1].2);
+    println!("gate opened → outbox: {gate_to_outbox:?}");
+
+    // A GET (a mail scanner) shows the plan and decides nothing.
+    let (status, headers, page) = curl(&[&bob]);
+    assert_eq!(status, 200, "{page}");
+    println!("review page: {} bytes", page.len());
+    for h in [
+        "content-security-policy: default-src 'none'",
+        "referrer-policy: no-referrer",
+        "cache-control: no-store",
+        "x-frame-options: deny",
+    ] {
+        assert!(headers.contains(h), "{h} missing in {headers}");
+    }
+    assert!(page.contains("terraform_data.service") && page.contains("<form method=post>"));
+    assert!(page.contains("Deciding as <strong>local:bob</strong>"));
+    assert_eq!(approval_status(&stack, &id), "pending");
+
+    // A POST that did not come from the page's form, a wrong confirmation, an altered link:
+    // refused, nothing decided.
+    let token = bob.split_once("?l=").unwrap().1;
+    let form = |link: &str, confirm: &str| {
+        format!("link={link}&decision=approve&comment=x&confirm={confirm}")
+    };
+    let review_url = bob.split_once('?').unwrap().0.to_owned();
+    let (status, _, _) = curl(&["-d", &form(token, "prod"), &review_url]);
+    assert_eq!(status, 403, "a POST without Origin decided");
+    let o = format!("Origin: {}", origin(&review_url));
+    let (status, _, page) = curl(&["-H", &o, "-d", &form(token, "staging"), &review_url]);
+    assert_eq!(status, 200);
+    assert!(page.contains("Type the environment"), "{page}");
+    let mut altered = token.to_owned();
+    let last = altered.pop().unwrap();
+    altered.push(if last == 'A' { 'B' } else { 'A' });
+    let (status, _, _) = curl(&["-H", &o, "-d", &form(&altered, "prod"), &review_url]);
+    assert_eq!(status, 400, "an altered link was accepted");
+    assert_eq!(approval_status(&stack, &id), "pending");
+
+    // Bob approves in headless Chromium through the page's own form.
+    let artifacts = ferry_tests::repo_root().join("target/browser-artifacts/review");
+    let out = Command::new("node")
+        .arg(ferry_tests::repo_root().join("tests/browser/review.mjs"))
+        .args(["--url", &bob, "--out", artifacts.to_str().unwrap()])
+        .args([
+            "--comment",
+            "plan reviewed",
+            "--confirm",
+            "prod",
+            "--decision",
+            "approve",
+        ])
+        .output()
+        .expect("node (run scripts/setup.sh to install node, chromium and playwright-core)");
+    assert!(
+        out.status.success(),
+        "browser run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(result["status"], 200, "{result:#}");
+    assert!(
+        result["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Approved by local:bob"),
+        "{result:#}"
+    );
+    println!("screenshots: {}", result["screenshots"]);
+
+    let d = stack.wait_finished(&id);
+    assert_eq!(d["status"], "succeeded", "{d:#}");
+    let step = Stack::step(&d, "prod");
+    assert_eq!(step["approver"], "local:bob", "{d:#}");
+    assert_eq!(step["comment"], "plan reviewed", "{d:#}");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let a = rt
+        .block_on(stack.approval("hello-service", &id, "prod"))
+        .expect("approval");
+    assert_eq!(a.via.as_deref(), Some("email link"));
+
+    // The link decided once; carol's link now only shows that the gate is closed.
+    let (_, _, page) = curl(&["-H", &o, "-d", &form(token, "prod"), &review_url]);
+    assert!(page.contains("no longer waiting"), "{page}");
+    let (status, _, page) = curl(&[&carol]);
+    assert_eq!(status, 200);
+    assert!(!page.contains("<form"), "{page}");
+
+    // No link reached a log line.
+    let log = std::fs::read_to_string(stack.dir.path().join("local/serve.log")).unwrap_or_default();
+    assert!(!log.is_empty());
+    assert!(
+        !log.contains(token) && !log.contains("?l=f1."),
+        "a link was logged"
+    );
+}
