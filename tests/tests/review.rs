@@ -212,3 +212,112 @@ fn approvers_decide_once_through_their_own_link_in_a_real_browser() {
         "a link was logged"
     );
 }
+
+/// Links Ferry made but that must not decide: view-only, for another plan, expired.
+#[test]
+fn view_only_other_plan_and_expired_links_decide_nothing() {
+    use ferry_shared::links::{LinkClaims, LinkKey};
+    let stack = Stack::up();
+    stack.ok(&PROD_REQUIRED);
+    stack.release_dir(
+        &ferry_tests::repo_root().join("examples/hello-service"),
+        "1.0.0",
+    );
+    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
+    stack.wait_step(&id, "prod", "awaiting-approval");
+    let review_url = stack
+        .var("FERRY_REVIEW_URL")
+        .expect("review url")
+        .to_owned();
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let approval = rt
+        .block_on(stack.approval("hello-service", &id, "prod"))
+        .expect("approval");
+    let now = chrono::Utc::now();
+    let env = rt
+        .block_on(async {
+            stack
+                .store()
+                .await
+                .get_environment(&approval.environment)
+                .await
+        })
+        .expect("read env")
+        .expect("env");
+    let view = LinkClaims::view(&approval, chrono::Duration::hours(1), now).expect("view");
+    let mut other_plan = LinkClaims::decide(
+        &approval,
+        &env,
+        "local:bob",
+        chrono::Duration::hours(1),
+        now,
+    )
+    .expect("decide");
+    other_plan.plan_sha256 = "0".repeat(64);
+    let mut expired = other_plan.clone();
+    expired.plan_sha256 = approval.plan_sha256.clone();
+    expired.expires_at = now - chrono::Duration::seconds(5);
+    let [view, other_plan, expired] = rt.block_on(async {
+        let sdk = ferry_shared::aws::local_sdk_config(stack.var("AWS_ENDPOINT_URL").unwrap()).await;
+        let kms = aws_sdk_kms::Client::new(&sdk);
+        let mut hmac = None;
+        for k in kms.list_keys().send().await.expect("keys").keys() {
+            let id = k.key_id().unwrap_or_default().to_owned();
+            let meta = kms
+                .describe_key()
+                .key_id(&id)
+                .send()
+                .await
+                .expect("describe");
+            if meta
+                .key_metadata()
+                .and_then(|m| m.key_spec())
+                .map(|s| s.as_str())
+                == Some("HMAC_256")
+            {
+                hmac = Some(id);
+            }
+        }
+        let key = LinkKey::new(kms, hmac.expect("the stack's link key"));
+        let mut out = Vec::new();
+        for c in [&view, &other_plan, &expired] {
+            out.push(key.mint(c).await.expect("mint").expose_for_url().to_owned());
+        }
+        [out[0].clone(), out[1].clone(), out[2].clone()]
+    });
+    let o = format!("Origin: {}", origin(&review_url));
+    let post = |token: &str| {
+        curl(&[
+            "-H",
+            &o,
+            "-d",
+            &format!("link={token}&decision=approve&comment=x"),
+            &review_url,
+        ])
+    };
+
+    let (status, _, page) = curl(&[&format!("{review_url}?l={view}")]);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("terraform_data.service") && !page.contains("<form"),
+        "{page}"
+    );
+    let (status, _, page) = post(&view);
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("View only"), "{page}");
+
+    let (status, _, page) = post(&other_plan);
+    assert_eq!(status, 200);
+    assert!(page.contains("the plan has changed"), "{page}");
+
+    let (status, _, page) = post(&expired);
+    assert_eq!(status, 410, "{page}");
+    assert!(page.contains("expired"), "{page}");
+
+    assert_eq!(
+        approval_status(&stack, &id),
+        "pending",
+        "a link that must not decide did"
+    );
+}
