@@ -254,6 +254,16 @@ pub fn approval_router(deps: approve::Deps, review: review::Deps) -> axum::Route
         .merge(review)
 }
 
+/// A Function URL response's status as HTTP (an out-of-range one is a server error).
+fn status_of(
+    resp: &aws_lambda_events::lambda_function_urls::LambdaFunctionUrlResponse,
+) -> StatusCode {
+    u16::try_from(resp.status_code)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 /// Where the local stack serves the review page.
 pub const REVIEW_PATH: &str = "/review";
 
@@ -292,11 +302,7 @@ async fn review_request(
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
     let Ok(resp) = review::handle(&deps, event).await;
-    let status = u16::try_from(resp.status_code)
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut out = (status, resp.body.unwrap_or_default()).into_response();
+    let mut out = (status_of(&resp), resp.body.unwrap_or_default()).into_response();
     for (k, v) in &resp.headers {
         out.headers_mut().insert(k, v.clone());
     }
@@ -334,12 +340,8 @@ async fn approval_request(
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
     let Ok(resp) = approve::handle(&deps, event).await;
-    let status = u16::try_from(resp.status_code)
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
-        status,
+        status_of(&resp),
         [("content-type", "application/json")],
         resp.body.unwrap_or_default(),
     )

@@ -54,6 +54,13 @@ impl Links {
         }
     }
 
+    async fn mint(&self, claims: &LinkClaims) -> Result<SignedLink, WorkflowError> {
+        self.key.mint(claims).await.map_err(|e| WorkflowError::Aws {
+            service: "kms:GenerateMac",
+            message: e.to_string(),
+        })
+    }
+
     fn url(&self, link: &SignedLink) -> String {
         format!("{}?l={}", self.review_url, link.expose_for_url())
     }
@@ -390,14 +397,7 @@ async fn notify(
                     continue;
                 }
             };
-            let link = links
-                .key
-                .mint(&claims)
-                .await
-                .map_err(|e| WorkflowError::Aws {
-                    service: "kms:GenerateMac",
-                    message: e.to_string(),
-                })?;
+            let link = links.mint(&claims).await?;
             messages.push((
                 Some(entry.as_str()),
                 format!(
@@ -410,14 +410,7 @@ async fn notify(
             let claims = LinkClaims::view(approval, Duration::days(366), now).map_err(|e| {
                 WorkflowError::InvalidInput(format!("cannot link to the gate: {e}"))
             })?;
-            let link = links
-                .key
-                .mint(&claims)
-                .await
-                .map_err(|e| WorkflowError::Aws {
-                    service: "kms:GenerateMac",
-                    message: e.to_string(),
-                })?;
+            let link = links.mint(&claims).await?;
             messages.push((
                 None,
                 format!(
