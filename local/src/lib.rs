@@ -207,6 +207,10 @@ impl LocalStack {
             sfn,
             token_key,
             state_machine_arn: machine.arn.clone(),
+            links: Some(approve::CallerLinks {
+                key: link_key.clone(),
+                review_url: review_url.clone(),
+            }),
         };
         let review = review::Deps {
             gate: api.gate(),

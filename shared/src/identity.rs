@@ -153,6 +153,13 @@ pub fn maybe_same_person(a: &str, b: &str, trusted_session_roles: &[String]) -> 
         || name(a) == name(b)
 }
 
+/// The last segment of an identity, for people reading a list: `local:alice`,
+/// `arn:aws:iam::1:user/alice` and `…:assumed-role/Deployer/alice` are all "alice". Never for
+/// deciding anything.
+pub fn short_name(identity: &str) -> &str {
+    identity.rsplit(['/', ':']).next().unwrap_or(identity)
+}
+
 fn role_trusted(role: &str, trusted: &[String]) -> bool {
     trusted
         .iter()

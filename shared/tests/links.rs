@@ -144,7 +144,8 @@ fn claims(purpose: LinkPurpose) -> LinkClaims {
         component: ComponentName::parse("hello-service").unwrap(),
         deployment_id: format!("hello-service-1-4-2-{}", &new_nonce()[..12]),
         environment: EnvironmentName::parse("prod").unwrap(),
-        approver: (purpose == LinkPurpose::Decide)
+        approver: purpose
+            .decides()
             .then(|| "arn:aws:iam::123456789012:user/alice".to_owned()),
         plan_sha256: "3f".repeat(32),
         expires_at: now() + Duration::hours(1),

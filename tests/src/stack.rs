@@ -117,6 +117,35 @@ impl Stack {
         });
     }
 
+    /// The input a deployment's execution gave a state when it entered it (what the Step
+    /// Functions console shows for the step), the first time it did.
+    pub fn state_input(&self, deployment: &str, state: &str) -> Option<Value> {
+        let arn = self.json(&["deployment", deployment])["execution_arn"]
+            .as_str()
+            .expect("execution arn")
+            .to_owned();
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let sdk = ferry_shared::aws::local_sdk_config(
+                self.var("AWS_ENDPOINT_URL_SFN").expect("sfn endpoint"),
+            )
+            .await;
+            let history = aws_sdk_sfn::Client::new(&sdk)
+                .get_execution_history()
+                .execution_arn(&arn)
+                .max_results(1000)
+                .send()
+                .await
+                .expect("execution history");
+            history.events().iter().find_map(|e| {
+                let d = e.state_entered_event_details()?;
+                (d.name() == state)
+                    .then(|| serde_json::from_str(d.input().unwrap_or("null")).ok())
+                    .flatten()
+            })
+        })
+    }
+
     /// `ferry deploy ARGS…`, insisting it starts; returns the deployment id.
     pub fn deploy(&self, args: &[&str]) -> String {
         let mut all = vec!["deploy"];

@@ -230,6 +230,34 @@ fn view_only_other_plan_and_expired_links_decide_nothing() {
         .expect("review url")
         .to_owned();
 
+    // What the Step Functions console shows with the waiting "Approve?" step: a view-only link
+    // and the commands that decide.
+    let input = stack
+        .state_input(&id, "Approve?")
+        .expect("Approve? entered");
+    let review = &input["review"];
+    assert_eq!(review["approve"], format!("ferry approve {id} --env prod"));
+    assert_eq!(
+        review["approve_in_browser"],
+        format!("ferry approve {id} --env prod --browser")
+    );
+    let console = review["review_url"]
+        .as_str()
+        .expect("review_url")
+        .to_owned();
+    assert!(
+        console.starts_with(&format!("{review_url}?l=f1.")),
+        "{console}"
+    );
+    let (status, _, page) = curl(&[&console]);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("terraform_data.service")
+            && page.contains("--browser")
+            && !page.contains("<form"),
+        "{page}"
+    );
+
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let approval = rt
         .block_on(stack.approval("hello-service", &id, "prod"))
@@ -303,9 +331,11 @@ fn view_only_other_plan_and_expired_links_decide_nothing() {
         page.contains("terraform_data.service") && !page.contains("<form"),
         "{page}"
     );
-    let (status, _, page) = post(&view);
-    assert_eq!(status, 403, "{page}");
-    assert!(page.contains("View only"), "{page}");
+    for view in [view.as_str(), console.split_once("?l=").unwrap().1] {
+        let (status, _, page) = post(view);
+        assert_eq!(status, 403, "{page}");
+        assert!(page.contains("View only"), "{page}");
+    }
 
     let (status, _, page) = post(&other_plan);
     assert_eq!(status, 200);
@@ -320,4 +350,148 @@ fn view_only_other_plan_and_expired_links_decide_nothing() {
         "pending",
         "a link that must not decide did"
     );
+}
+
+/// Two of three approvers: the first approval (through the page) is counted and the gate keeps
+/// waiting, showing "1 of 2"; the same person cannot count twice; the second distinct approver
+/// completes it and only then does it apply. On the next deployment one rejection after one
+/// approval fails the gate.
+#[test]
+fn two_distinct_approvals_complete_the_gate_and_one_rejection_fails_it() {
+    let stack = Stack::up();
+    let mut env = PROD_REQUIRED.to_vec();
+    env.extend([
+        "--approvers",
+        "alice,bob,carol",
+        "--four-eyes",
+        "--required-approvals",
+        "2",
+    ]);
+    stack.ok(&env);
+    let listed = stack.ok(&["env", "list"]);
+    assert!(listed.contains("required, 2 people"), "{listed}");
+    stack.release_dir(
+        &ferry_tests::repo_root().join("examples/hello-service"),
+        "1.0.0",
+    );
+    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
+    stack.wait_step(&id, "prod", "awaiting-approval");
+    let mut messages = outbox(&stack, 2);
+    messages.sort();
+    let bob = link_in(&messages[0].2);
+    let review_url = bob.split_once('?').unwrap().0.to_owned();
+    let o = format!("Origin: {}", origin(&review_url));
+    let token = bob.split_once("?l=").unwrap().1;
+
+    // Bob approves on the page: counted, not yet decided.
+    let (status, _, page) = curl(&[
+        "-H",
+        &o,
+        "-d",
+        &format!("link={token}&decision=approve&comment=fine"),
+        &review_url,
+    ]);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("1 of 2 approvals"), "{page}");
+    assert_eq!(approval_status(&stack, &id), "pending");
+    let status_text = stack.ok(&["status", "hello-service"]);
+    assert!(
+        status_text.contains("1 of 2 approvals: bob"),
+        "{status_text}"
+    );
+    let d = stack.json(&["deployment", &id]);
+    assert_eq!(Stack::step(&d, "prod")["status"], "awaiting-approval");
+    assert_eq!(
+        Stack::step(&d, "prod")["approved_by"],
+        serde_json::json!(["local:bob"])
+    );
+    let table = stack.ok(&["deployment", &id]);
+    assert!(table.contains("1 of 2 approvals: bob"), "{table}");
+
+    // Bob again (now from the CLI) is still one person.
+    let out = stack.ferry(&["approve", &id, "--as", "bob"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already approved"), "{err}");
+    assert_eq!(approval_status(&stack, &id), "pending");
+
+    // `ferry approve --browser` mints a link only for a caller the rules allow.
+    for (who, why) in [("alice", "four eyes"), ("dave", "not an approver")] {
+        let out = stack.ferry(&["approve", &id, "--as", who, "--browser", "--print-url"]);
+        assert_eq!(out.status.code(), Some(1), "a link was minted for {who}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+    // Carol is the second distinct approver, deciding in "her browser" ($BROWSER records the
+    // link it was asked to open): the gate completes and the plan applies.
+    let dir = tempfile::tempdir().unwrap();
+    let opened = dir.path().join("opened");
+    let browser = dir.path().join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > {}\n", opened.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = stack
+        .command(&["approve", &id, "--as", "carol", "--browser"])
+        .env("BROWSER", &browser)
+        .output()
+        .expect("ferry");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("opened the review page") && err.contains("local:carol"),
+        "{err}"
+    );
+    let link = std::fs::read_to_string(&opened).expect("the browser was opened");
+    assert!(
+        !err.contains("?l=") && !String::from_utf8_lossy(&out.stdout).contains("?l="),
+        "the link was printed without --print-url"
+    );
+    let token = link.split_once("?l=").expect("a review link").1;
+    let (status, _, page) = curl(&[
+        "-H",
+        &o,
+        "-d",
+        &format!("link={token}&decision=approve&comment=second"),
+        &review_url,
+    ]);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Approved by local:carol (via ferry approve --browser)"),
+        "{page}"
+    );
+    let d = stack.wait_finished(&id);
+    assert_eq!(d["status"], "succeeded", "{d:#}");
+    let step = Stack::step(&d, "prod");
+    assert_eq!(step["approver"], "local:carol");
+    assert_eq!(
+        step["approved_by"],
+        serde_json::json!(["local:bob", "local:carol"])
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let a = rt
+        .block_on(stack.approval("hello-service", &id, "prod"))
+        .expect("approval");
+    assert_eq!(a.via.as_deref(), Some("ferry approve --browser"));
+    assert_eq!(a.approvals[0].via.as_deref(), Some("email link"));
+
+    // Next deployment: one approval, then one rejection fails the gate.
+    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
+    stack.wait_step(&id, "prod", "awaiting-approval");
+    let out = stack.ok(&["approve", &id, "--as", "bob"]);
+    assert!(out.contains("1 of 2 approvals: bob"), "{out}");
+    let out = stack.ok(&["reject", &id, "--as", "carol", "--output", "json"]);
+    let r: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(r["status"], "rejected", "{r:#}");
+    let d = stack.wait_finished(&id);
+    assert_eq!(d["status"], "failed", "{d:#}");
+    assert_eq!(Stack::step(&d, "prod")["status"], "rejected", "{d:#}");
+    assert_eq!(approval_status(&stack, &id), "rejected");
 }

@@ -155,7 +155,7 @@ async fn show_deployment(
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             s.plan_build_id.clone().unwrap_or_default(),
-            s.approver.clone().unwrap_or_default(),
+            s.approvals_text(),
             s.comment.clone().unwrap_or_default(),
             s.apply_build_id.clone().unwrap_or_default(),
             s.finished_at.as_ref().map(output::time).unwrap_or_default(),
@@ -217,7 +217,11 @@ pub async fn follow(
                 .unwrap_or_default();
             let detail = match s.status {
                 StepStatus::AwaitingApproval => format!(
-                    "plan {plan} — approve with `ferry approve {id} --env {}`",
+                    "plan {plan} — {}approve with `ferry approve {id} --env {}`",
+                    match s.required_approvals {
+                        0 | 1 => String::new(),
+                        n => format!("needs {n} approvals; "),
+                    },
                     s.environment
                 ),
                 StepStatus::Approved => format!(

@@ -53,6 +53,14 @@ struct PutArgs {
     /// Deciding on the review page asks for the environment's name to be typed.
     #[arg(long)]
     confirm_name: bool,
+    /// How many distinct permitted people must approve a plan (none of them the requester
+    /// under --four-eyes); one rejection fails the gate.
+    #[arg(long, default_value_t = 1, value_parser = approval_count)]
+    required_approvals: u32,
+    /// How many approvals a plan that destroys or replaces anything needs (at least
+    /// --required-approvals).
+    #[arg(long, value_parser = approval_count)]
+    destroy_approvals: Option<u32>,
     /// Roles whose session names identify a person (names or prefix* patterns), comma-separated,
     /// e.g. AWSReservedSSO_* for IAM Identity Center; other roles' sessions count as the role.
     #[arg(long, value_delimiter = ',')]
@@ -60,6 +68,14 @@ struct PutArgs {
     /// Approval timeout (e.g. 30m, 24h) [default: the stack's default, else 24h].
     #[arg(long, env = "FERRY_DEFAULT_APPROVAL_TIMEOUT", value_parser = crate::parse::duration)]
     timeout: Option<Duration>,
+}
+
+fn approval_count(s: &str) -> Result<u32, String> {
+    use ferry_shared::model::MAX_REQUIRED_APPROVALS as MAX;
+    match s.parse::<u32>() {
+        Ok(n) if (1..=MAX).contains(&n) => Ok(n),
+        _ => Err(format!("expected a number of approvals from 1 to {MAX}")),
+    }
 }
 
 const DEFAULT_TIMEOUT: Duration =
@@ -99,6 +115,8 @@ async fn env_put(store: &Store, put: PutArgs, timeout: Duration, format: Format)
             .collect(),
         four_eyes: put.four_eyes,
         confirm_name: put.confirm_name,
+        required_approvals: put.required_approvals,
+        destroy_approvals: put.destroy_approvals,
         trusted_session_roles: put
             .trusted_session_roles
             .into_iter()
@@ -114,9 +132,29 @@ async fn env_put(store: &Store, put: PutArgs, timeout: Duration, format: Format)
     }
     println!(
         "environment {} saved (order {}, approval {})",
-        env.name, env.order, env.approval
+        env.name,
+        env.order,
+        approval_rule(&env)
     );
     Ok(())
+}
+
+/// "required", or with counts: "required, 2 people (3 to destroy)".
+fn approval_rule(e: &Environment) -> String {
+    let mut s = e.approval.to_string();
+    let destroy = e.destroy_approvals.filter(|d| *d > e.required_approvals);
+    if e.approval != ApprovalPolicy::None && (e.required_approvals > 1 || destroy.is_some()) {
+        s.push_str(&format!(", {} ", e.required_approvals));
+        s.push_str(if e.required_approvals == 1 {
+            "person"
+        } else {
+            "people"
+        });
+        if let Some(d) = destroy {
+            s.push_str(&format!(" ({d} to destroy)"));
+        }
+    }
+    s
 }
 
 async fn env_list(store: &Store, format: Format) -> Result<()> {
@@ -137,7 +175,7 @@ async fn env_list(store: &Store, format: Format) -> Result<()> {
             vec![
                 e.order.to_string(),
                 e.name.to_string(),
-                e.approval.to_string(),
+                approval_rule(e),
                 if e.approvers.is_empty() {
                     "anyone".into()
                 } else {

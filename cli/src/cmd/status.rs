@@ -119,13 +119,14 @@ async fn status(store: &Store, component: Option<&ComponentName>, format: Format
         for e in &v.environments {
             if let Some(a) = &e.pending_approval {
                 println!(
-                    "awaiting approval in {}: {} {} plan {} (sha256 {}), requested by {}, expires {}",
+                    "awaiting approval in {}: {} {} plan {} (sha256 {}), requested by {}, {}, expires {}",
                     e.environment,
                     a.component,
                     a.version,
                     a.plan_summary,
                     a.plan_sha256,
                     a.requester,
+                    a.progress(),
                     output::time(&a.expires_at)
                 );
                 for r in &a.plan_summary.resources {

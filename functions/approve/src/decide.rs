@@ -4,9 +4,10 @@
 use aws_sdk_sfn::types::ExecutionStatus;
 use chrono::Utc;
 use ferry_shared::gate::{self, GateError};
+use ferry_shared::identity::maybe_same_person;
 use ferry_shared::model::{
     Approval, ApprovalStatus, Decision, DecisionRequest, DecisionResponse, Deployment, Environment,
-    StepStatus, Verdict, MAX_COMMENT_BYTES,
+    StepStatus, Verdict, Vote, MAX_COMMENT_BYTES,
 };
 use ferry_shared::operations::{execution_status, record_stopped};
 use ferry_shared::store::ApprovalMove;
@@ -20,7 +21,13 @@ pub fn check_rules(env: &Environment, approval: &Approval, identity: &str) -> Re
     env.check_decider(&approval.requester, identity)
 }
 
-/// Decides one approval as `identity`.
+/// How often a decision is made again when a concurrent approval of the same gate won the
+/// write: each retry reads what is recorded now.
+const ATTEMPTS: usize = 4;
+
+/// Decides one approval as `identity`. Where several approvals are needed, an approval that is
+/// not the last is recorded as a vote and the gate keeps waiting; the one that completes the
+/// count (or any rejection) decides the gate.
 #[instrument(skip(deps, req), fields(deployment = %req.deployment_id, identity = %identity))]
 pub async fn decide(
     deps: &Gate,
@@ -33,36 +40,85 @@ pub async fn decide(
         .get_deployment(&req.deployment_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no deployment {}", req.deployment_id)))?;
-    let approvals = store.list_approvals(&deployment.component).await?;
-    let pending: Vec<&Approval> = approvals
-        .iter()
-        .filter(|a| a.deployment_id == deployment.id && a.status == ApprovalStatus::Pending)
-        .collect();
-    let approval = match &req.environment {
-        Some(env) => approvals
-            .iter()
-            .find(|a| a.deployment_id == deployment.id && &a.environment == env)
-            .ok_or_else(|| {
-                ApiError::NotFound(format!(
-                    "deployment {} has no approval for {env}",
-                    deployment.id
-                ))
-            })?,
-        None => match pending.as_slice() {
-            [one] => one,
-            [] => {
-                return Err(ApiError::Conflict(format!(
+    let comment = req
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    if let Some(c) = comment.filter(|c| c.len() > MAX_COMMENT_BYTES) {
+        return Err(ApiError::BadRequest(format!(
+            "the comment is {} bytes; at most {MAX_COMMENT_BYTES} are kept with a decision",
+            c.len()
+        )));
+    }
+    let who = Decider {
+        identity,
+        via,
+        comment,
+        verdict: req.decision,
+    };
+    for _ in 0..ATTEMPTS {
+        let approval = find_approval(deps, &deployment, req.environment.as_ref()).await?;
+        if let Some(done) = decide_once(deps, &deployment, &approval, &who).await? {
+            return Ok(done);
+        }
+    }
+    Err(ApiError::Conflict(
+        "others were deciding the same gate at the same moment; try again".into(),
+    ))
+}
+
+/// Who decides what, as the caller's request and identity say.
+struct Decider<'a> {
+    identity: &'a str,
+    via: Option<&'a str>,
+    comment: Option<&'a str>,
+    verdict: Verdict,
+}
+
+/// The approval a request is about: the one named, or the only pending one.
+pub(crate) async fn find_approval(
+    deps: &Gate,
+    deployment: &Deployment,
+    env: Option<&ferry_shared::model::EnvironmentName>,
+) -> Result<Approval, ApiError> {
+    let approvals = deps.store.list_approvals(&deployment.component).await?;
+    let mut mine = approvals
+        .into_iter()
+        .filter(|a| a.deployment_id == deployment.id);
+    match env {
+        Some(env) => mine.find(|a| &a.environment == env).ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "deployment {} has no approval for {env}",
+                deployment.id
+            ))
+        }),
+        None => {
+            let mut pending = mine.filter(|a| a.status == ApprovalStatus::Pending);
+            match (pending.next(), pending.next()) {
+                (Some(one), None) => Ok(one),
+                (None, _) => Err(ApiError::Conflict(format!(
                     "deployment {} has no pending approval",
                     deployment.id
-                )))
-            }
-            _ => {
-                return Err(ApiError::BadRequest(
+                ))),
+                (Some(_), Some(_)) => Err(ApiError::BadRequest(
                     "several approvals are pending: name one with --env".into(),
-                ))
+                )),
             }
-        },
-    };
+        }
+    }
+}
+
+/// One attempt at a decision on `approval` as read: `None` when a concurrent decision changed
+/// the record first (the caller reads it again and retries).
+async fn decide_once(
+    deps: &Gate,
+    deployment: &Deployment,
+    approval: &Approval,
+    who: &Decider<'_>,
+) -> Result<Option<DecisionResponse>, ApiError> {
+    let store = &deps.store;
+    let identity = who.identity;
     if approval.status != ApprovalStatus::Pending {
         return Err(ApiError::Conflict(format!(
             "the approval for {} is already {}{}",
@@ -91,19 +147,63 @@ pub async fn decide(
             ))
         })?;
     check_rules(&env, approval, identity).map_err(ApiError::Forbidden)?;
-
-    let comment = req
-        .comment
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    if let Some(c) = comment.filter(|c| c.len() > MAX_COMMENT_BYTES) {
-        return Err(ApiError::BadRequest(format!(
-            "the comment is {} bytes; at most {MAX_COMMENT_BYTES} are kept with a decision",
-            c.len()
-        )));
+    let status = who.verdict.status();
+    let mut approved_by: Vec<String> = approval
+        .approved_by()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    if who.verdict == Verdict::Approve {
+        let trusted = &env.trusted_session_roles;
+        if let Some(earlier) = approved_by
+            .iter()
+            .find(|a| maybe_same_person(a, identity, trusted))
+        {
+            return Err(ApiError::Conflict(format!(
+                "{earlier} has already approved this plan; it needs {} distinct people ({})",
+                approval.required_approvals,
+                approval.progress()
+            )));
+        }
+        approved_by.push(identity.to_owned());
     }
-    let status = req.decision.status();
+    let seen = approval.approvals.len();
+    let needed = usize::try_from(approval.required_approvals.max(1)).unwrap_or(usize::MAX);
+    let response = |status| DecisionResponse {
+        deployment_id: deployment.id.clone(),
+        environment: approval.environment.clone(),
+        status,
+        decided_by: identity.to_owned(),
+        comment: who.comment.map(str::to_owned),
+        plan_summary: approval.plan_summary.to_string(),
+        approved_by: approved_by.clone(),
+        required_approvals: approval.required_approvals,
+    };
+
+    if who.verdict == Verdict::Approve && approved_by.len() < needed {
+        // Not the last approval needed: counted, and the gate keeps waiting.
+        let vote = Vote {
+            by: identity.to_owned(),
+            comment: who.comment.map(str::to_owned),
+            via: who.via.map(str::to_owned),
+            at: Utc::now(),
+        };
+        if !store
+            .move_approval(approval, ApprovalMove::Vote { vote: &vote, seen })
+            .await?
+        {
+            return Ok(None);
+        }
+        store
+            .update_step(&deployment.id, &approval.environment, |s| {
+                s.approved_by = approved_by.clone();
+                s.required_approvals = approval.required_approvals;
+            })
+            .await?;
+        info!(environment = %approval.environment, approvals = approved_by.len(), needed, "approval counted; more needed");
+        return Ok(Some(response(ApprovalStatus::Pending)));
+    }
+
     // Claimed first and exactly once: a concurrent second decision loses here. The claim is
     // "deciding", not final, until the gate accepts it.
     if !store
@@ -111,17 +211,15 @@ pub async fn decide(
             approval,
             ApprovalMove::Claim {
                 by: identity,
-                comment,
+                comment: who.comment,
                 verdict: status,
-                via,
+                via: who.via,
+                seen,
             },
         )
         .await?
     {
-        return Err(ApiError::Conflict(format!(
-            "the approval for {} was decided meanwhile",
-            approval.environment
-        )));
+        return Ok(None);
     }
 
     let summary = approval.plan_summary.to_string();
@@ -135,21 +233,22 @@ pub async fn decide(
         .await
     {
         Err(e) => Err(e),
-        Ok(token) => match req.decision {
+        Ok(token) => match who.verdict {
             Verdict::Approve => {
                 let decision = Decision {
                     decision: status,
                     approver: identity.to_owned(),
-                    comment: comment.map(str::to_owned),
+                    comment: who.comment.map(str::to_owned),
                     plan_sha256: approval.plan_sha256.clone(),
                     plan_summary: summary.clone(),
+                    approved_by: approved_by.clone(),
                 };
                 gate::send_decision(&deps.sfn, &token, &decision).await
             }
             Verdict::Reject => {
                 let cause = format!(
                     "rejected by {identity}{}",
-                    comment.map(|c| format!(": {c}")).unwrap_or_default()
+                    who.comment.map(|c| format!(": {c}")).unwrap_or_default()
                 );
                 gate::send_rejection(&deps.sfn, &token, &cause).await
             }
@@ -166,7 +265,7 @@ pub async fn decide(
         };
         store.move_approval(approval, m).await?;
         if matches!(e, GateError::Gone) {
-            record_if_stopped(deps, &deployment).await;
+            record_if_stopped(deps, deployment).await;
         }
         return Err(match e {
             GateError::Gone => ApiError::Conflict(e.to_string()),
@@ -179,11 +278,13 @@ pub async fn decide(
     store
         .update_step(&deployment.id, &approval.environment, |s| {
             s.approver = Some(identity.to_owned());
-            s.comment = comment.map(str::to_owned);
+            s.comment = who.comment.map(str::to_owned);
             s.decided_at = Some(Utc::now());
+            s.approved_by = approved_by.clone();
+            s.required_approvals = approval.required_approvals;
             // The workflow moves as soon as the gate accepts: never step its record back.
             if s.status == StepStatus::AwaitingApproval {
-                s.status = match req.decision {
+                s.status = match who.verdict {
                     Verdict::Approve => StepStatus::Approved,
                     Verdict::Reject => StepStatus::Rejected,
                 };
@@ -191,14 +292,7 @@ pub async fn decide(
         })
         .await?;
     info!(%status, environment = %approval.environment, "decision recorded");
-    Ok(DecisionResponse {
-        deployment_id: deployment.id,
-        environment: approval.environment.clone(),
-        status,
-        decided_by: identity.to_owned(),
-        comment: comment.map(str::to_owned),
-        plan_summary: summary,
-    })
+    Ok(Some(response(status)))
 }
 
 /// A gate is gone when its execution ended. One stopped behind Ferry's back (console, API)
@@ -240,6 +334,8 @@ mod tests {
             trusted_session_roles: vec![],
             approval_timeout_secs: 60,
             confirm_name: false,
+            required_approvals: 1,
+            destroy_approvals: None,
             updated_at: Utc::now(),
         }
     }
@@ -263,6 +359,8 @@ mod tests {
             gate_error: None,
             verdict: None,
             via: None,
+            required_approvals: 1,
+            approvals: vec![],
         }
     }
 

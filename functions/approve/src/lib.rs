@@ -2,10 +2,12 @@
 //! ARN is their identity. `POST /deployments` records a deployment with its caller as the
 //! requester and starts the workflow; `POST /` (or `/decisions`) decides an approval gate — the
 //! only way a person completes one: the function checks the environment's rules, records who
-//! decided, when and why, and completes the workflow's task token.
+//! decided, when and why, and completes the workflow's task token. `POST /links` mints a
+//! review-page decision link for the caller's own identity (`ferry approve --browser`).
 
 mod decide;
 mod deploy;
+mod links;
 
 use aws_lambda_events::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
@@ -18,6 +20,7 @@ use tracing::warn;
 
 pub use decide::{check_rules, decide};
 pub use deploy::request_deployment;
+pub use links::{link_for_caller, CallerLinks};
 
 #[derive(Clone, Debug)]
 pub struct Deps {
@@ -27,6 +30,9 @@ pub struct Deps {
     pub token_key: ferry_shared::gate::TokenKey,
     /// The deploy state machine deployments start.
     pub state_machine_arn: String,
+    /// Mints decision links for callers (`POST /links`); `None` where the stack has no
+    /// review page.
+    pub links: Option<CallerLinks>,
 }
 
 /// What deciding a gate needs: the Ferry API and the review page both decide.
@@ -131,8 +137,12 @@ pub async fn handle(
                     &Box::pin(request_deployment(deps, &identity, &req)).await?,
                 )
             }
+            (Some("POST"), "/links") => {
+                let req = parse(&body)?;
+                json(201, &link_for_caller(deps, &identity, &req).await?)
+            }
             (method, path) => Err(ApiError::NotFound(format!(
-                "no route {} {path}: POST /deployments or POST /decisions",
+                "no route {} {path}: POST /deployments, /decisions or /links",
                 method.unwrap_or("?")
             ))),
         }

@@ -5,7 +5,7 @@
 
 use approve::{handle, Deps};
 use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
-use ferry_shared::{aws, config, gate::TokenKey, store::Store};
+use ferry_shared::{aws, config, gate::TokenKey, links::LinkKey, store::Store};
 
 ferry_lambda::main!(
     LambdaFunctionUrlRequest,
@@ -16,5 +16,9 @@ ferry_lambda::main!(
         sfn: aws_sdk_sfn::Client::new(sdk),
         token_key: TokenKey::new(aws_sdk_kms::Client::new(sdk), config::token_key_from_env()?),
         state_machine_arn: config::state_machine_from_env()?,
+        links: Some(approve::CallerLinks {
+            key: LinkKey::new(aws_sdk_kms::Client::new(sdk), config::link_key_from_env()?),
+            review_url: config::review_url_from_env()?,
+        }),
     }
 );

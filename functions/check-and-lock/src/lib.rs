@@ -334,6 +334,8 @@ mod tests {
             trusted_session_roles: vec![],
             approval_timeout_secs: 60,
             confirm_name: false,
+            required_approvals: 1,
+            destroy_approvals: None,
             updated_at: Utc::now(),
         }
     }

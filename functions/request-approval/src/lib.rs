@@ -62,7 +62,7 @@ impl Links {
     }
 
     fn url(&self, link: &SignedLink) -> String {
-        format!("{}?l={}", self.review_url, link.expose_for_url())
+        link.url(&self.review_url)
     }
 }
 
@@ -80,8 +80,30 @@ pub struct GateInput {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Request {
+    ReviewLink(ReviewLinkInput),
     Gate(GateInput),
     Verify(VerifyInput),
+}
+
+/// Before the gate opens: what the Step Functions console shows with the "Approve?" step.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReviewLinkInput {
+    #[serde(flatten)]
+    pub ctx: EnvContext,
+    pub plan_exports: Vec<ExportedVariable>,
+    /// The gate's timeout: the link expires with it.
+    pub timeout_seconds: u64,
+}
+
+/// The console's way to the review page: a view-only link (it shows the plan and who has
+/// approved, and cannot decide) and the commands that decide.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewLink {
+    /// `None` when the stack has no review page, or the link could not be made just now.
+    pub review_url: Option<String>,
+    pub approve: String,
+    pub reject: String,
+    pub approve_in_browser: String,
 }
 
 /// The verification's input: the context, what the gate's task output claims (whoever holds
@@ -114,14 +136,70 @@ pub struct Verified {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Response {
+    ReviewLink(ReviewLink),
     Gate(GateOutput),
     Verified(Verified),
 }
 
 pub async fn handle(deps: &Deps, request: Request) -> Result<Response, WorkflowError> {
     match request {
+        Request::ReviewLink(input) => Ok(Response::ReviewLink(review_link(deps, &input).await)),
         Request::Gate(input) => open_gate(deps, input).await.map(Response::Gate),
         Request::Verify(input) => verify(deps, input).await.map(Response::Verified),
+    }
+}
+
+/// Mints the console's view-only link. Best effort: without it the console still shows the
+/// commands, so a failure here never stops the deployment.
+#[instrument(skip(deps, input), fields(deployment = %input.ctx.deployment_id, environment = %input.ctx.environment))]
+pub async fn review_link(deps: &Deps, input: &ReviewLinkInput) -> ReviewLink {
+    let ctx = &input.ctx;
+    let decide = |verb: &str| {
+        format!(
+            "ferry {verb} {} --env {}",
+            ctx.deployment_id, ctx.environment
+        )
+    };
+    let now = Utc::now();
+    let plan = input
+        .plan_exports
+        .iter()
+        .find(|v| v.name == "FERRY_PLAN_SHA256")
+        .and_then(|v| v.value.as_deref());
+    let expires = i64::try_from(input.timeout_seconds)
+        .ok()
+        .and_then(Duration::try_seconds)
+        .and_then(|d| now.checked_add_signed(d));
+    let review_url = match (&deps.links, plan, expires) {
+        (Some(links), Some(plan), Some(expires)) => {
+            match LinkClaims::view_of_plan(
+                &ctx.component,
+                &ctx.deployment_id,
+                &ctx.environment,
+                plan,
+                expires,
+                now,
+            ) {
+                Ok(claims) => match links.mint(&claims).await {
+                    Ok(link) => Some(links.url(&link)),
+                    Err(e) => {
+                        warn!(error = %e, "no review link for the console");
+                        None
+                    }
+                },
+                Err(e) => {
+                    warn!(error = %e, "no review link for the console");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    ReviewLink {
+        review_url,
+        approve: decide("approve"),
+        reject: decide("reject"),
+        approve_in_browser: format!("{} --browser", decide("approve")),
     }
 }
 
@@ -185,7 +263,7 @@ pub async fn verify(deps: &Deps, input: VerifyInput) -> Result<Verified, Workflo
                 )));
             }
         }
-        None => env.check_decider(&a.requester, &approver).map_err(refuse)?,
+        None => check_approvers(&env, &a).map_err(refuse)?,
     }
     let c = &input.claimed;
     if c.decision != ApprovalStatus::Approved
@@ -203,6 +281,34 @@ pub async fn verify(deps: &Deps, input: VerifyInput) -> Result<Verified, Workflo
         plan_sha256: a.plan_sha256,
         approver,
     })
+}
+
+/// Whether the people recorded as approving `a` pass `env`'s rules today: each may decide, none
+/// twice, and there are as many as the gate asked for and as the rules ask for this plan now.
+fn check_approvers(env: &ferry_shared::model::Environment, a: &Approval) -> Result<(), String> {
+    let who = a.approved_by();
+    for (i, approver) in who.iter().enumerate() {
+        env.check_decider(&a.requester, approver)?;
+        if let Some(twice) = who[..i].iter().find(|earlier| {
+            ferry_shared::identity::maybe_same_person(earlier, approver, &env.trusted_session_roles)
+        }) {
+            return Err(format!(
+                "{approver} and {twice} may be one person, but the approvals must come from distinct people"
+            ));
+        }
+    }
+    let needed = a
+        .required_approvals
+        .max(env.approvals_needed(&a.plan_summary));
+    if u32::try_from(who.len()).is_ok_and(|n| n >= needed) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} needs {needed} distinct approvals for this plan; Ferry recorded {}",
+            env.name,
+            a.progress()
+        ))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -297,6 +403,8 @@ pub async fn open_gate(deps: &Deps, input: GateInput) -> Result<GateOutput, Work
         gate_error: None,
         verdict: None,
         via: None,
+        required_approvals: env.approvals_needed(&plan),
+        approvals: vec![],
     };
     if let Some(rule) = auto {
         approval.status = ApprovalStatus::Approved;
@@ -315,6 +423,7 @@ pub async fn open_gate(deps: &Deps, input: GateInput) -> Result<GateOutput, Work
             s.plan_summary = Some(plan.clone());
             s.planned_at = Some(now);
             s.approval_requested_at = Some(now);
+            s.required_approvals = approval.required_approvals;
             if let Some(rule) = auto {
                 s.approver = Some(rule.into());
                 s.decided_at = Some(now);
@@ -329,6 +438,7 @@ pub async fn open_gate(deps: &Deps, input: GateInput) -> Result<GateOutput, Work
             comment: None,
             plan_sha256: plan.plan_sha256.clone(),
             plan_summary: plan.to_string(),
+            approved_by: vec![],
         };
         gate::send_decision(&deps.sfn, &input.task_token, &decision)
             .await

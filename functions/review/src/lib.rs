@@ -12,12 +12,9 @@ use aws_lambda_events::lambda_function_urls::{
 };
 use base64::Engine as _;
 use chrono::Utc;
-use ferry_shared::links::{LinkClaims, LinkError, LinkKey, LinkPurpose};
-use ferry_shared::model::{Approval, DecisionRequest, Verdict};
+use ferry_shared::links::{LinkClaims, LinkError, LinkKey};
+use ferry_shared::model::{Approval, ApprovalStatus, DecisionRequest, Verdict};
 use tracing::{info, warn};
-
-/// How a decision through this page is recorded beside the approver's identity.
-pub const VIA: &str = "email link";
 
 #[derive(Clone, Debug)]
 pub struct Deps {
@@ -134,7 +131,7 @@ async fn show(deps: &Deps, link: Option<&str>) -> Page {
         Err(p) => return p,
     };
     let stale = c.check_gate(&a).err().map(|e| e.to_string());
-    let decide = c.purpose == LinkPurpose::Decide && stale.is_none();
+    let decide = c.purpose.decides() && stale.is_none();
     render(deps, &a, &c, link.filter(|_| decide), stale.as_deref()).await
 }
 
@@ -167,12 +164,6 @@ async fn render(
             );
         }
     };
-    let approved_by: Vec<String> = a
-        .decided_by
-        .iter()
-        .filter(|_| a.status == ferry_shared::model::ApprovalStatus::Approved)
-        .cloned()
-        .collect();
     let form = decide_with
         .zip(c.approver.as_deref())
         .map(|(link, who)| page::DecisionForm {
@@ -186,8 +177,6 @@ async fn render(
             approval: a,
             release: release.as_ref(),
             environment: &env,
-            approved_by: &approved_by,
-            required: 1,
             now: Utc::now(),
             form,
             notice,
@@ -221,11 +210,7 @@ async fn post(deps: &Deps, event: &LambdaFunctionUrlRequest) -> Page {
         Ok(c) => c,
         Err(p) => return p,
     };
-    let Some(approver) = c
-        .approver
-        .clone()
-        .filter(|_| c.purpose == LinkPurpose::Decide)
-    else {
+    let Some(approver) = c.approver.clone().filter(|_| c.purpose.decides()) else {
         return Page::message(
             403,
             "View only",
@@ -289,19 +274,25 @@ async fn post(deps: &Deps, event: &LambdaFunctionUrlRequest) -> Page {
         decision,
         comment: field("comment").filter(|s| !s.trim().is_empty()),
     };
-    let outcome = Box::pin(approve::decide(&deps.gate, &approver, Some(VIA), &req)).await;
+    let via = c.purpose.via();
+    let outcome = Box::pin(approve::decide(&deps.gate, &approver, Some(via), &req)).await;
     let after = gate_of(deps, &c).await.unwrap_or(a);
     match outcome {
         Ok(r) => {
             info!(deployment = %r.deployment_id, environment = %r.environment, status = %r.status, "decided through the review page");
-            let line = format!(
-                "{} by {approver} (via {VIA}). The deployment continues from here.",
-                if decision == Verdict::Approve {
-                    "Approved"
-                } else {
-                    "Rejected"
-                }
-            );
+            let line = match (decision, r.status) {
+                (Verdict::Approve, ApprovalStatus::Pending) => format!(
+                    "Approved by {approver} (via {via}): {} of {} approvals; the gate waits for the rest.",
+                    r.approved_by.len(),
+                    r.required_approvals
+                ),
+                (Verdict::Approve, _) => format!(
+                    "Approved by {approver} (via {via}). The deployment continues from here."
+                ),
+                (Verdict::Reject, _) => format!(
+                    "Rejected by {approver} (via {via}). The deployment stops here."
+                ),
+            };
             render(deps, &after, &c, None, Some(&line)).await
         }
         Err(e) => {

@@ -72,9 +72,6 @@ pub struct PageView<'a> {
     pub approval: &'a Approval,
     pub release: Option<&'a Release>,
     pub environment: &'a Environment,
-    /// Approvers so far, in order.
-    pub approved_by: &'a [String],
-    pub required: u32,
     pub now: DateTime<Utc>,
     pub form: Option<DecisionForm<'a>>,
     /// One line above everything: why the link cannot decide, or what just happened.
@@ -150,16 +147,7 @@ pub fn render(v: &PageView<'_>) -> String {
     } else {
         format!("in {} min", left.num_minutes().max(1))
     };
-    let approvals = if v.approved_by.is_empty() {
-        format!("0 of {}", v.required)
-    } else {
-        format!(
-            "{} of {}: {}",
-            v.approved_by.len(),
-            v.required,
-            v.approved_by.join(", ")
-        )
-    };
+    let approvals = a.progress();
     let rows: [(&str, String); 10] = [
         ("Component", a.component.to_string()),
         ("Version", a.version.to_string()),
@@ -302,6 +290,8 @@ mod tests {
             gate_error: None,
             verdict: None,
             via: None,
+            required_approvals: 1,
+            approvals: vec![],
         }
     }
 
@@ -315,6 +305,8 @@ mod tests {
             trusted_session_roles: vec![],
             approval_timeout_secs: 3600,
             confirm_name: false,
+            required_approvals: 1,
+            destroy_approvals: None,
             updated_at: Utc::now(),
         }
     }
@@ -325,8 +317,6 @@ mod tests {
             approval: &a,
             release: None,
             environment: &e,
-            approved_by: &[],
-            required: 1,
             now: Utc::now(),
             form,
             notice: None,

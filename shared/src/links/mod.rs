@@ -30,6 +30,24 @@ string_enum! {
         Decide = "decide",
         /// See the gate and its plan; never decides.
         View = "view",
+        /// Decide one gate once, as the approver who asked for the link themselves through
+        /// the IAM-authenticated Ferry API (`ferry approve --browser`).
+        DecideAsCaller = "decide-as-caller",
+    }
+}
+
+impl LinkPurpose {
+    /// Whether a link of this purpose may decide.
+    pub fn decides(self) -> bool {
+        matches!(self, Self::Decide | Self::DecideAsCaller)
+    }
+
+    /// How a decision through such a link reached the gate, as recorded beside the approver.
+    pub fn via(self) -> &'static str {
+        match self {
+            Self::DecideAsCaller => "ferry approve --browser",
+            Self::Decide | Self::View => "email link",
+        }
     }
 }
 
@@ -89,6 +107,11 @@ impl SignedLink {
     /// The token itself, to put in the link's URL — nowhere else (not logs, not records).
     pub fn expose_for_url(&self) -> &str {
         &self.0
+    }
+
+    /// The address that opens this link on the review page at `review_url`.
+    pub fn url(&self, review_url: &str) -> String {
+        format!("{review_url}?l={}", self.0)
     }
 }
 
@@ -150,6 +173,36 @@ impl LinkClaims {
         lifetime: Duration,
         now: DateTime<Utc>,
     ) -> Result<Self, LinkError> {
+        Self::decision(approval, env, approver, LinkPurpose::Decide, lifetime, now)
+    }
+
+    /// A decision link for the caller of the Ferry API, whose IAM identity is `approver`:
+    /// the same rules as [`LinkClaims::decide`], recorded as decided through the browser.
+    pub fn decide_as_caller(
+        approval: &Approval,
+        env: &Environment,
+        approver: &str,
+        lifetime: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Self, LinkError> {
+        Self::decision(
+            approval,
+            env,
+            approver,
+            LinkPurpose::DecideAsCaller,
+            lifetime,
+            now,
+        )
+    }
+
+    fn decision(
+        approval: &Approval,
+        env: &Environment,
+        approver: &str,
+        purpose: LinkPurpose,
+        lifetime: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Self, LinkError> {
         if env.name != approval.environment {
             return Err(LinkError::NotAllowed(format!(
                 "the rules given are for {}, the gate is in {}",
@@ -158,7 +211,7 @@ impl LinkClaims {
         }
         env.check_decider(&approval.requester, approver)
             .map_err(LinkError::NotAllowed)?;
-        Self::for_gate(approval, LinkPurpose::Decide, Some(approver), lifetime, now)
+        Self::for_gate(approval, purpose, Some(approver), lifetime, now)
     }
 
     /// A view-only link to `approval`'s gate, valid for `lifetime` but never past the gate's
@@ -169,6 +222,35 @@ impl LinkClaims {
         now: DateTime<Utc>,
     ) -> Result<Self, LinkError> {
         Self::for_gate(approval, LinkPurpose::View, None, lifetime, now)
+    }
+
+    /// A view-only link to the gate a plan is about to open (the Step Functions console's link,
+    /// minted before the gate's record exists), valid until `gate_expires_at`.
+    pub fn view_of_plan(
+        component: &ComponentName,
+        deployment_id: &str,
+        environment: &EnvironmentName,
+        plan_sha256: &str,
+        gate_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, LinkError> {
+        let expires = whole_seconds(gate_expires_at)
+            .ok_or(LinkError::InvalidClaims("expiry out of range"))?;
+        if expires <= now {
+            return Err(LinkError::NotAllowed("the gate has expired".into()));
+        }
+        let claims = Self {
+            purpose: LinkPurpose::View,
+            component: component.clone(),
+            deployment_id: deployment_id.to_owned(),
+            environment: environment.clone(),
+            approver: None,
+            plan_sha256: plan_sha256.to_ascii_lowercase(),
+            expires_at: expires,
+            nonce: new_nonce(),
+        };
+        check(&claims).map_err(LinkError::InvalidClaims)?;
+        Ok(claims)
     }
 
     fn for_gate(
@@ -258,8 +340,10 @@ fn check(c: &LinkClaims) -> Result<(), &'static str> {
         return Err("nonce is not 32 lowercase hex digits");
     }
     match (c.purpose, c.approver.as_deref()) {
-        (LinkPurpose::Decide, Some(a)) if !a.is_empty() && !a.chars().any(char::is_control) => {}
-        (LinkPurpose::Decide, _) => return Err("a decision link needs an approver"),
+        (p, Some(a)) if p.decides() && !a.is_empty() && !a.chars().any(char::is_control) => {}
+        (LinkPurpose::Decide | LinkPurpose::DecideAsCaller, _) => {
+            return Err("a decision link needs an approver")
+        }
         (LinkPurpose::View, None) => {}
         (LinkPurpose::View, Some(_)) => return Err("a view link names no approver"),
     }
@@ -282,6 +366,7 @@ fn encode(c: &LinkClaims) -> Result<Vec<u8>, LinkError> {
     out.push(match c.purpose {
         LinkPurpose::Decide => 1,
         LinkPurpose::View => 2,
+        LinkPurpose::DecideAsCaller => 3,
     });
     out.extend_from_slice(&c.expires_at.timestamp().to_be_bytes());
     // Both checked as lowercase hex of the right length above.
@@ -329,6 +414,7 @@ fn decode(payload: &[u8]) -> Result<LinkClaims, &'static str> {
     let purpose = match r.array::<1>()? {
         [1] => LinkPurpose::Decide,
         [2] => LinkPurpose::View,
+        [3] => LinkPurpose::DecideAsCaller,
         _ => return Err("unknown purpose"),
     };
     let secs = i64::from_be_bytes(r.array::<8>()?);

@@ -7,7 +7,8 @@ fn claims(purpose: LinkPurpose) -> LinkClaims {
         component: ComponentName::parse("web").unwrap(),
         deployment_id: "web-1-0-0-20260101000000-abc123".into(),
         environment: EnvironmentName::parse("prod").unwrap(),
-        approver: (purpose == LinkPurpose::Decide)
+        approver: purpose
+            .decides()
             .then(|| "arn:aws:iam::123456789012:user/alice".into()),
         plan_sha256: "ab".repeat(32),
         expires_at: DateTime::from_timestamp(1_900_000_000, 0).unwrap(),
@@ -42,6 +43,8 @@ fn env() -> Environment {
         trusted_session_roles: vec![],
         approval_timeout_secs: 7200,
         confirm_name: false,
+        required_approvals: 1,
+        destroy_approvals: None,
         updated_at: Utc::now(),
     }
 }
@@ -126,6 +129,61 @@ fn links_expire_with_their_gate_and_only_reach_allowed_deciders() {
         c.nonce,
         LinkClaims::view(&a, Duration::hours(1), now).unwrap().nonce
     );
+}
+
+#[test]
+fn callers_links_follow_the_same_rules_and_say_how_they_came() {
+    let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let a = approval(now);
+    let alice = "arn:aws:iam::123456789012:user/alice";
+    let c = LinkClaims::decide_as_caller(&a, &env(), alice, Duration::minutes(15), now).unwrap();
+    assert_eq!(c.purpose, LinkPurpose::DecideAsCaller);
+    assert!(c.purpose.decides() && !LinkPurpose::View.decides());
+    assert_eq!(c.purpose.via(), "ferry approve --browser");
+    assert_eq!(LinkPurpose::Decide.via(), "email link");
+    assert_eq!(c.expires_at, now + Duration::minutes(15));
+    let bob = "arn:aws:iam::123456789012:user/bob";
+    let err = LinkClaims::decide_as_caller(&a, &env(), bob, Duration::minutes(15), now);
+    assert!(matches!(err, Err(LinkError::NotAllowed(_))));
+}
+
+#[test]
+fn the_consoles_link_is_view_only_and_ends_with_the_gate() {
+    let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let a = approval(now);
+    let plan = "AB".repeat(32);
+    let c = LinkClaims::view_of_plan(
+        &a.component,
+        &a.deployment_id,
+        &a.environment,
+        &plan,
+        now + Duration::hours(1),
+        now,
+    )
+    .unwrap();
+    assert_eq!(
+        (c.purpose, c.approver.as_deref()),
+        (LinkPurpose::View, None)
+    );
+    assert_eq!(c.plan_sha256, "ab".repeat(32));
+    assert!(LinkClaims::view_of_plan(
+        &a.component,
+        &a.deployment_id,
+        &a.environment,
+        &plan,
+        now,
+        now
+    )
+    .is_err());
+    assert!(LinkClaims::view_of_plan(
+        &a.component,
+        &a.deployment_id,
+        &a.environment,
+        "nothex",
+        now + Duration::hours(1),
+        now
+    )
+    .is_err());
 }
 
 #[test]

@@ -115,6 +115,25 @@ pub struct Approval {
     /// How the decider reached the gate when not through the Ferry API (`email link`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+    /// How many distinct people must approve, fixed when the gate opened (the environment's
+    /// rule for this plan).
+    #[serde(default = "super::one")]
+    pub required_approvals: u32,
+    /// Approvals given while more were still needed, in order. The one that completes the gate
+    /// is the claim (`decided_by`), as with a single approver.
+    #[serde(default)]
+    pub approvals: Vec<Vote>,
+}
+
+/// One person's approval of a gate that needs several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    pub by: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub via: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 impl Approval {
@@ -124,6 +143,40 @@ impl Approval {
             task_token: SealedToken::default(),
             ..self.clone()
         }
+    }
+
+    /// Everyone who has approved so far, in order: the votes, then the claim that completed
+    /// (or is completing) the gate when it is an approval by a person.
+    pub fn approved_by(&self) -> Vec<&str> {
+        let mut who: Vec<&str> = self.approvals.iter().map(|v| v.by.as_str()).collect();
+        let approving = match self.status {
+            ApprovalStatus::Approved => true,
+            ApprovalStatus::Deciding => self.verdict == Some(ApprovalStatus::Approved),
+            _ => false,
+        };
+        if let Some(by) = self.decided_by.as_deref().filter(|_| approving) {
+            if !by.starts_with("policy:") {
+                who.push(by);
+            }
+        }
+        who
+    }
+
+    /// "1 of 2 approvals: alice" — how far a gate that people decide has come.
+    pub fn progress(&self) -> String {
+        let who = self.approved_by();
+        let need = self.required_approvals.max(1);
+        let mut s = format!(
+            "{} of {need} approval{}",
+            who.len(),
+            if need == 1 { "" } else { "s" }
+        );
+        if !who.is_empty() {
+            let names: Vec<&str> = who.iter().map(|w| crate::identity::short_name(w)).collect();
+            s.push_str(": ");
+            s.push_str(&names.join(", "));
+        }
+        s
     }
 }
 
@@ -162,11 +215,48 @@ pub struct DecisionRequest {
 pub struct DecisionResponse {
     pub deployment_id: String,
     pub environment: EnvironmentName,
+    /// Approved or rejected; pending when this approval counted but more are needed.
     pub status: ApprovalStatus,
     pub decided_by: String,
     #[serde(default)]
     pub comment: Option<String>,
     pub plan_summary: String,
+    /// Everyone who has approved so far, this decider included when they approved.
+    #[serde(default)]
+    pub approved_by: Vec<String>,
+    #[serde(default = "super::one")]
+    pub required_approvals: u32,
+}
+
+/// `POST /links`: a review-page decision link for the caller (`ferry approve --browser`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkRequest {
+    pub deployment_id: String,
+    /// Optional when exactly one approval of the deployment is pending.
+    #[serde(default)]
+    pub environment: Option<EnvironmentName>,
+}
+
+/// `POST /links`'s answer: the caller's own decision link. It acts as the caller, so it is
+/// opened or printed, never logged.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkResponse {
+    pub deployment_id: String,
+    pub environment: EnvironmentName,
+    pub approver: String,
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for LinkResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkResponse")
+            .field("deployment_id", &self.deployment_id)
+            .field("environment", &self.environment)
+            .field("approver", &self.approver)
+            .field("url", &"…redacted…")
+            .finish()
+    }
 }
 
 /// The gate's decision, returned to the workflow as the approval task's output.
@@ -179,6 +269,10 @@ pub struct Decision {
     pub plan_sha256: String,
     /// Shown in the Step Functions console with the task's output.
     pub plan_summary: String,
+    /// Everyone whose approval the gate counted (the last is `approver`); empty for a
+    /// rule's decision.
+    #[serde(default)]
+    pub approved_by: Vec<String>,
 }
 
 /// The longest comment a decision keeps: it travels in the gate's output (Step Functions caps
@@ -211,7 +305,44 @@ mod tests {
             gate_error: None,
             verdict: None,
             via: None,
+            required_approvals: 1,
+            approvals: vec![],
         }
+    }
+
+    #[test]
+    fn progress_counts_votes_and_the_completing_claim() {
+        let mut a = approval();
+        a.required_approvals = 2;
+        assert_eq!(a.progress(), "0 of 2 approvals");
+        a.approvals.push(Vote {
+            by: "local:alice".into(),
+            comment: None,
+            via: Some("email link".into()),
+            at: Utc::now(),
+        });
+        assert_eq!(a.progress(), "1 of 2 approvals: alice");
+        a.status = ApprovalStatus::Deciding;
+        a.verdict = Some(ApprovalStatus::Rejected);
+        a.decided_by = Some("arn:aws:iam::1:user/bob".into());
+        assert_eq!(a.approved_by(), vec!["local:alice"]);
+        a.verdict = Some(ApprovalStatus::Approved);
+        assert_eq!(a.progress(), "2 of 2 approvals: alice, bob");
+        a.approvals.clear();
+        a.required_approvals = 1;
+        a.status = ApprovalStatus::Approved;
+        a.decided_by = Some("policy:none".into());
+        assert_eq!(a.progress(), "0 of 1 approval");
+    }
+
+    #[test]
+    fn records_from_before_several_approvers_read_as_one() {
+        let mut v = serde_json::to_value(approval()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("required_approvals");
+        o.remove("approvals");
+        let a: Approval = serde_json::from_value(v).unwrap();
+        assert_eq!((a.required_approvals, a.approvals.len()), (1, 0));
     }
 
     #[test]

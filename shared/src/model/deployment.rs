@@ -101,9 +101,38 @@ pub struct Step {
     /// which step and phase failed, this says what went wrong there.
     #[serde(default)]
     pub failure_reason: Option<String>,
+    /// Everyone who has approved this step's plan so far (several when the environment needs
+    /// more than one approval).
+    #[serde(default)]
+    pub approved_by: Vec<String>,
+    /// How many approvals the plan needs, once the gate opened for people.
+    #[serde(default = "super::one")]
+    pub required_approvals: u32,
 }
 
 impl Step {
+    /// Who approved, for a table cell: the approver, everyone when several approved, or while
+    /// more approvals are needed, the progress ("1 of 2 approvals: alice").
+    pub fn approvals_text(&self) -> String {
+        let names: Vec<&str> = self
+            .approved_by
+            .iter()
+            .map(|w| crate::identity::short_name(w))
+            .collect();
+        if self.status == StepStatus::AwaitingApproval && self.required_approvals > 1 {
+            let mut s = format!("{} of {} approvals", names.len(), self.required_approvals);
+            if !names.is_empty() {
+                s.push_str(": ");
+                s.push_str(&names.join(", "));
+            }
+            s
+        } else if self.approved_by.len() > 1 {
+            self.approved_by.join(", ")
+        } else {
+            self.approver.clone().unwrap_or_default()
+        }
+    }
+
     /// A step that has just been checked; the workflow fills in the rest.
     pub fn new(environment: EnvironmentName) -> Self {
         Self {
@@ -121,6 +150,8 @@ impl Step {
             finished_at: None,
             error: None,
             failure_reason: None,
+            approved_by: vec![],
+            required_approvals: 1,
         }
     }
 }
@@ -143,6 +174,18 @@ pub struct PlanSummary {
 pub struct ResourceChange {
     pub address: String,
     pub actions: Vec<String>,
+}
+
+impl PlanSummary {
+    /// Whether applying this plan destroys or replaces anything.
+    pub fn destroys_anything(&self) -> bool {
+        self.destroy > 0
+            || self.replace > 0
+            || self
+                .resources
+                .iter()
+                .any(|r| r.actions.iter().any(|a| a == "delete"))
+    }
 }
 
 impl fmt::Display for PlanSummary {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{string_enum, EnvironmentName};
+use super::{string_enum, EnvironmentName, PlanSummary};
 
 string_enum! {
     /// How an environment's approval gate decides.
@@ -42,10 +42,31 @@ pub struct Environment {
     /// "type the repository name"), for production-like environments.
     #[serde(default)]
     pub confirm_name: bool,
+    /// How many distinct permitted people must approve a plan before it applies.
+    #[serde(default = "super::one")]
+    pub required_approvals: u32,
+    /// How many when the plan destroys or replaces anything; never fewer than
+    /// `required_approvals`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destroy_approvals: Option<u32>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// The most approvals an environment may ask for: more people than a gate's notification
+/// reaches is a gate nobody can pass.
+pub const MAX_REQUIRED_APPROVALS: u32 = 10;
+
 impl Environment {
+    /// How many distinct people must approve `plan` here: `destroy_approvals` when it destroys
+    /// or replaces anything, else `required_approvals`; at least one.
+    pub fn approvals_needed(&self, plan: &PlanSummary) -> u32 {
+        let base = self.required_approvals.max(1);
+        match self.destroy_approvals {
+            Some(d) if plan.destroys_anything() => d.max(base),
+            _ => base,
+        }
+    }
+
     /// Whether `identity` may decide a gate in this environment for a deployment `requester`
     /// asked for; the reason when not. Identities match as `crate::identity` describes: on what
     /// the caller cannot choose. The approval function checks it before a decision, and the
@@ -86,5 +107,34 @@ mod tests {
         }
         assert_eq!(ApprovalPolicy::Required.to_string(), "required");
         assert_eq!(ApprovalPolicy::parse("sometimes"), None);
+    }
+
+    #[test]
+    fn destroying_plans_need_the_destroy_count() {
+        let mut env: Environment = serde_json::from_value(serde_json::json!({
+            "name": "prod", "order": 1, "approval": "required",
+            "approval_timeout_secs": 60, "updated_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        // Records from before counts existed need one approval.
+        let mut plan = PlanSummary {
+            add: 1,
+            ..PlanSummary::default()
+        };
+        assert_eq!(env.approvals_needed(&plan), 1);
+        env.required_approvals = 2;
+        env.destroy_approvals = Some(3);
+        assert_eq!(env.approvals_needed(&plan), 2);
+        plan.replace = 1;
+        assert_eq!(env.approvals_needed(&plan), 3);
+        plan.replace = 0;
+        plan.resources = vec![super::super::ResourceChange {
+            address: "terraform_data.x".into(),
+            actions: vec!["delete".into()],
+        }];
+        assert_eq!(env.approvals_needed(&plan), 3);
+        // Never fewer than the ordinary count.
+        env.destroy_approvals = Some(1);
+        assert_eq!(env.approvals_needed(&plan), 2);
     }
 }

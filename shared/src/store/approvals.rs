@@ -5,7 +5,7 @@ use chrono::Utc;
 use tracing::instrument;
 
 use super::{component_pk, Store, StoreError};
-use crate::model::{Approval, ApprovalStatus, ComponentName, EnvironmentName};
+use crate::model::{Approval, ApprovalStatus, ComponentName, EnvironmentName, Vote};
 
 /// How an approval moves. Each move is one conditional write, so two deciders, or a decider
 /// and the gate's timeout, can never both win; and a decision is final only once the gate
@@ -20,7 +20,13 @@ pub enum ApprovalMove<'a> {
         verdict: ApprovalStatus,
         /// How the decider came, when not through the Ferry API (`email link`).
         via: Option<&'a str>,
+        /// How many approvals the decider saw: a vote that landed meanwhile makes the claim
+        /// lose, so the decision is made again on what is recorded.
+        seen: usize,
     },
+    /// pending → pending with one more approval, when more are still needed; `seen` as for
+    /// a claim, so two approvals at once never both count against a stale list.
+    Vote { vote: &'a Vote, seen: usize },
     /// deciding → approved or rejected: the gate accepted the decision.
     Settle(ApprovalStatus),
     /// deciding → pending: the gate refused the decision; it is withdrawn, and why is kept.
@@ -73,13 +79,28 @@ impl Store {
         use ApprovalStatus::{Closed, Deciding, Pending, TimedOut};
         let s = |v: &str| AttributeValue::S(v.to_owned());
         let now = Utc::now().to_rfc3339();
+        let seen = match m {
+            ApprovalMove::Claim { seen, .. } | ApprovalMove::Vote { seen, .. } => Some(seen),
+            _ => None,
+        };
         let (from, to, update, values): (&[ApprovalStatus], ApprovalStatus, &str, Vec<_>) = match m
         {
+            ApprovalMove::Vote { vote, .. } => (
+                &[Pending],
+                Pending,
+                "SET #s = :to, approvals = list_append(if_not_exists(approvals, :none), :vote) \
+                 REMOVE gate_error",
+                vec![
+                    (":none", AttributeValue::L(vec![])),
+                    (":vote", AttributeValue::L(vec![AttributeValue::M(self.to_item(vote)?)])),
+                ],
+            ),
             ApprovalMove::Claim {
                 by,
                 comment,
                 verdict,
                 via,
+                ..
             } => (
                 &[Pending],
                 Deciding,
@@ -114,13 +135,17 @@ impl Store {
             ),
         };
         let from_names: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
+        let mut condition = format!("#s IN ({})", from_names.join(", "));
+        if seen.is_some() {
+            condition.push_str(" AND (attribute_not_exists(approvals) OR size(approvals) = :seen)");
+        }
         let mut req = self
             .client()
             .update_item()
             .table_name(self.table())
             .key("pk", s(&component_pk(a.component.as_str())))
             .key("sk", s(&approval_sk(&a.deployment_id, &a.environment)))
-            .condition_expression(format!("#s IN ({})", from_names.join(", ")))
+            .condition_expression(condition)
             .update_expression(update)
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":to", s(to.as_str()));
@@ -129,6 +154,9 @@ impl Store {
         }
         for (name, status) in from_names.iter().zip(from) {
             req = req.expression_attribute_values(name, s(status.as_str()));
+        }
+        if let Some(n) = seen {
+            req = req.expression_attribute_values(":seen", AttributeValue::N(n.to_string()));
         }
         for (name, value) in values {
             req = req.expression_attribute_values(name, value);

@@ -76,6 +76,7 @@ fn task_payloads_as_the_asl_builds_them_fit_the_handlers() {
         comment: None,
         plan_sha256: "ab".repeat(32),
         plan_summary: "+1 ~0 -0".into(),
+        approved_by: vec!["arn:aws:iam::123456789012:user/bob".into()],
     })
     .unwrap();
     let mut state = item.clone();
@@ -121,6 +122,14 @@ fn task_payloads_as_the_asl_builds_them_fit_the_handlers() {
                 let request: request_approval::Request = serde_json::from_value(payload.clone())
                     .unwrap_or_else(|e| panic!("{name}: {e}"));
                 match request {
+                    request_approval::Request::ReviewLink(r) => {
+                        assert_eq!(r.ctx, env);
+                        assert_eq!(r.timeout_seconds, 3600, "{name}");
+                        assert!(
+                            r.plan_exports.iter().any(|e| e.name == "FERRY_PLAN_SHA256"),
+                            "{name}: the plan build's exports"
+                        );
+                    }
                     request_approval::Request::Gate(g) => {
                         assert_eq!(g.ctx, env);
                         assert_eq!(payload["task_token"], ctx["Task"]["Token"], "{name}");
