@@ -42,6 +42,7 @@ pub enum Command {
     Approve(cmd::approve::Args),
     /// Reject a deployment's pending plan.
     Reject(cmd::approve::Args),
+    Approvers(cmd::approvers::Args),
     Status(cmd::status::Args),
     Deployment(cmd::deployment::Args),
     History(cmd::history::Args),
@@ -61,6 +62,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Cancel(args) => cmd::cancel::run(&ctx, args).await,
         Command::Approve(args) => cmd::approve::run(&ctx, args, Verdict::Approve).await,
         Command::Reject(args) => cmd::approve::run(&ctx, args, Verdict::Reject).await,
+        Command::Approvers(args) => cmd::approvers::run(&ctx, args).await,
         Command::Status(args) => cmd::status::run(&ctx, args).await,
         Command::Deployment(args) => cmd::deployment::run(&ctx, args).await,
         Command::History(args) => cmd::history::run(&ctx, args).await,

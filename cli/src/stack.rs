@@ -13,15 +13,17 @@ pub enum Resource {
     ApprovalUrl,
     DefaultApprovalTimeout,
     FailuresQueue,
+    Topic,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 5] = [
+    pub const ALL: [Resource; 6] = [
         Resource::Table,
         Resource::Bucket,
         Resource::ApprovalUrl,
         Resource::DefaultApprovalTimeout,
         Resource::FailuresQueue,
+        Resource::Topic,
     ];
 
     pub fn output(self) -> &'static str {
@@ -31,6 +33,7 @@ impl Resource {
             Self::ApprovalUrl => "ApprovalUrl",
             Self::DefaultApprovalTimeout => "DefaultApprovalTimeoutSeconds",
             Self::FailuresQueue => "RegistrationFailuresQueueUrl",
+            Self::Topic => "TopicArn",
         }
     }
 
@@ -41,6 +44,7 @@ impl Resource {
             Self::ApprovalUrl => "FERRY_APPROVAL_URL",
             Self::DefaultApprovalTimeout => "FERRY_DEFAULT_APPROVAL_TIMEOUT",
             Self::FailuresQueue => "FERRY_FAILURES_QUEUE_URL",
+            Self::Topic => "FERRY_TOPIC_ARN",
         }
     }
 
@@ -51,6 +55,7 @@ impl Resource {
             Self::ApprovalUrl => "--approval-url",
             Self::DefaultApprovalTimeout => "--timeout",
             Self::FailuresQueue => "--failures-queue",
+            Self::Topic => "--topic",
         }
     }
 
@@ -62,6 +67,7 @@ impl Resource {
             Self::ApprovalUrl => "the approval function's URL",
             Self::DefaultApprovalTimeout => "the default approval timeout",
             Self::FailuresQueue => "the queue of failed registrations",
+            Self::Topic => "the approvals topic",
         }
     }
 }

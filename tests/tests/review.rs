@@ -370,6 +370,51 @@ fn two_distinct_approvals_complete_the_gate_and_one_rejection_fails_it() {
     stack.ok(&env);
     let listed = stack.ok(&["env", "list"]);
     assert!(listed.contains("required, 2 people"), "{listed}");
+    // Bob's own queue (a chat bridge, say) receives his requests and nobody else's.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (sqs, bobs_queue, bobs_arn) = rt.block_on(async {
+        let sdk = ferry_shared::aws::local_sdk_config(stack.var("AWS_ENDPOINT_URL").unwrap()).await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let url = sqs
+            .create_queue()
+            .queue_name("bobs-inbox")
+            .send()
+            .await
+            .expect("queue")
+            .queue_url
+            .expect("queue url");
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("attributes")
+            .attributes
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
+            .expect("queue arn");
+        (sqs, url, arn)
+    });
+    let sub: Value = serde_json::from_str(&stack.ok(&[
+        "approvers",
+        "subscribe",
+        "bob",
+        "--sqs",
+        &bobs_arn,
+        "--output",
+        "json",
+    ]))
+    .expect("json");
+    assert_eq!(
+        sub["filter_policy"],
+        serde_json::json!({"approver": ["bob"]})
+    );
+    let out = stack.ferry(&["approvers", "subscribe", "bob", "--https", "http://plain"]);
+    assert_eq!(out.status.code(), Some(1));
+
     stack.release_dir(
         &ferry_tests::repo_root().join("examples/hello-service"),
         "1.0.0",
@@ -378,6 +423,40 @@ fn two_distinct_approvals_complete_the_gate_and_one_rejection_fails_it() {
     stack.wait_step(&id, "prod", "awaiting-approval");
     let mut messages = outbox(&stack, 2);
     messages.sort();
+    let delivered = rt.block_on(async {
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // Two messages were published; wait for the one bob's filter lets through, then make
+        // sure no second one follows.
+        while Instant::now() < deadline {
+            let out = sqs
+                .receive_message()
+                .queue_url(&bobs_queue)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("receive");
+            let empty = out.messages().is_empty();
+            got.extend(
+                out.messages()
+                    .iter()
+                    .map(|m| m.body().unwrap_or_default().to_owned()),
+            );
+            if !got.is_empty() && empty {
+                break;
+            }
+        }
+        got
+    });
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    let envelope: Value = serde_json::from_str(&delivered[0]).expect("SNS envelope");
+    assert_eq!(envelope["MessageAttributes"]["approver"]["Value"], "bob");
+    assert_eq!(
+        link_in(envelope["Message"].as_str().unwrap()),
+        link_in(&messages[0].2),
+        "bob's queue got someone else's link"
+    );
     let bob = link_in(&messages[0].2);
     let review_url = bob.split_once('?').unwrap().0.to_owned();
     let o = format!("Origin: {}", origin(&review_url));
@@ -475,7 +554,6 @@ fn two_distinct_approvals_complete_the_gate_and_one_rejection_fails_it() {
         step["approved_by"],
         serde_json::json!(["local:bob", "local:carol"])
     );
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
     let a = rt
         .block_on(stack.approval("hello-service", &id, "prod"))
         .expect("approval");

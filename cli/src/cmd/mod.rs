@@ -1,6 +1,7 @@
 //! One module per command: its arguments (typed at the edge) and what it does.
 
 pub mod approve;
+pub mod approvers;
 pub mod cancel;
 pub mod deploy;
 pub mod deployment;
