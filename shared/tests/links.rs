@@ -385,6 +385,13 @@ async fn a_link_is_used_once() {
     assert_eq!(item["deployment_id"].as_s().unwrap(), &c.deployment_id);
     assert_eq!(item["environment"].as_s().unwrap(), "prod");
     assert!(item.contains_key("used_at"));
+    // DynamoDB's TTL removes it a week after the link expired.
+    assert_eq!(
+        item["ttl_epoch"].as_n().unwrap(),
+        &(c.expires_at + chrono::Duration::days(7))
+            .timestamp()
+            .to_string()
+    );
     assert!(!format!("{item:?}").contains(&c.nonce));
 }
 

@@ -23,7 +23,16 @@ struct UsedLink<'a> {
     purpose: LinkPurpose,
     nonce_sha256: String,
     used_at: DateTime<Utc>,
+    /// When DynamoDB may delete the record (its TTL attribute, Unix seconds): a while after
+    /// the link expired, when no use of it could be accepted anyway.
+    ttl_epoch: i64,
 }
+
+/// The table's TTL attribute (template.yaml `TimeToLiveSpecification`, and local mode's table).
+pub const TTL_ATTRIBUTE: &str = "ttl_epoch";
+
+/// How long a used link's record outlives the link, for whoever investigates a decision.
+const KEEP_AFTER_EXPIRY: chrono::Duration = chrono::Duration::days(7);
 
 impl Store {
     /// Records that the (verified) link `claims` came from was used, with one conditional put:
@@ -38,6 +47,11 @@ impl Store {
             purpose: claims.purpose,
             nonce_sha256: hash.clone(),
             used_at: Utc::now(),
+            ttl_epoch: claims
+                .expires_at
+                .checked_add_signed(KEEP_AFTER_EXPIRY)
+                .unwrap_or(claims.expires_at)
+                .timestamp(),
         };
         let item = self.keyed(
             component_pk(claims.component.as_str()),
@@ -46,5 +60,21 @@ impl Store {
             &used,
         )?;
         self.put_new(item).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_templates_table_expires_records_by_the_same_attribute() {
+        let template = include_str!("../../../template.yaml");
+        assert!(
+            template.contains(&format!(
+                "TimeToLiveSpecification:\n        AttributeName: {}\n        Enabled: true",
+                super::TTL_ATTRIBUTE
+            )),
+            "template.yaml's table has no TTL on {}",
+            super::TTL_ATTRIBUTE
+        );
     }
 }

@@ -280,7 +280,21 @@ pub async fn create_table(
         .send()
         .await;
     match res {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                .attribute_name(links::TTL_ATTRIBUTE)
+                .enabled(true)
+                .build()
+                .map_err(|e| err(e.to_string()))?;
+            client
+                .update_time_to_live()
+                .table_name(table)
+                .time_to_live_specification(ttl)
+                .send()
+                .await
+                .map_err(|e| err(DisplayErrorContext(&e).to_string()))?;
+            Ok(())
+        }
         Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => Ok(()),
         Err(e) => Err(err(DisplayErrorContext(&e).to_string())),
     }
