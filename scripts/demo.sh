@@ -46,11 +46,13 @@ done
 say "ferry releases hello-service"
 ferry releases hello-service
 
-# Deploy: dev passes without approval, prod needs a second person's approval of the plan.
+# Deploy: dev passes without approval; prod needs two people other than the requester to
+# approve the plan, and the review page asks them to type "prod".
 say "ferry env put dev --order 1 --approval none"
 ferry env put dev --order 1 --approval none
-say "ferry env put prod --order 2 --approval required --four-eyes --timeout 1h"
-ferry env put prod --order 2 --approval required --four-eyes --timeout 1h
+say "ferry env put prod --order 2 --approval required --approvers alice,bob,carol --four-eyes --required-approvals 2 --confirm-name --timeout 1h"
+ferry env put prod --order 2 --approval required --approvers alice,bob,carol --four-eyes \
+  --required-approvals 2 --confirm-name --timeout 1h
 ferry env list
 
 say "ferry deploy hello-service 1.1.0 --to dev,prod --as alice"
@@ -68,8 +70,36 @@ ferry status hello-service
 say "ferry approve $id --as alice        # four eyes: the requester may not approve"
 ferry approve "$id" --as alice || true
 
-say "ferry approve $id --as bob --comment 'plan reviewed'"
+say "ferry approve $id --as bob --comment 'plan reviewed'    # 1 of 2"
 ferry approve "$id" --as bob --comment "plan reviewed"
+
+# Each approver got their own message, with a link that decides once, as them, for this plan.
+say "ferry local outbox        # what the approvers received (SNS → the local outbox queue)"
+ferry local outbox --output json >"$work/outbox.jsonl"
+python3 - "$work/outbox.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    print(f"To: {m['to']}\nSubject: {m['subject']}\n\n{m['message'].rstrip()}\n----")
+PY
+link=$(python3 - "$work/outbox.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m["to"] == "carol":
+        print(next(l.split(": ", 1)[1] for l in m["message"].splitlines() if l.startswith("Review and decide: ")))
+PY
+)
+origin=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(f"{p.scheme}://{p.netloc}")' "$link")
+notice() { python3 -c 'import html, re, sys; m = re.search(r"<p class=notice[^>]*>(.*?)</p>", sys.stdin.read()); print(html.unescape(m.group(1)) if m else "(no notice)")'; }
+
+say "curl '<carol's link>'        # a GET (or a mail scanner) only shows the page"
+curl -sS "$link" -o "$work/review.html" -w 'HTTP %{http_code}, %{size_download} bytes, nothing decided\n'
+say "curl -H 'Origin: $origin' -d 'link=…&decision=approve&confirm=prod&comment=…' $FERRY_REVIEW_URL    # the page's form, as carol"
+curl -sS -H "Origin: $origin" \
+  --data-urlencode "link=${link#*\?l=}" --data-urlencode decision=approve \
+  --data-urlencode confirm=prod --data-urlencode "comment=looks right" \
+  "$FERRY_REVIEW_URL" | notice
 
 say "ferry deployment $id --wait"
 ferry deployment "$id" --wait
@@ -83,6 +113,8 @@ ferry history hello-service
 say "aws s3 ls s3://$FERRY_ARTIFACT_BUCKET/state/ --recursive    # terraform state, per environment"
 aws s3 ls "s3://$FERRY_ARTIFACT_BUCKET/state/" --recursive
 
+printf '\nTo review and decide in a browser: open a link from `ferry local outbox` (each decides once),\n'
+printf 'or mint one for yourself at a waiting gate:  ferry approve <deployment> --as carol --browser\n'
 printf '\nThe local stack is still running (logs in %s).\n' "$FERRY_LOCAL_DIR"
 printf 'Point your shell at it with:  eval "$(FERRY_LOCAL_DIR=%s %s/target/debug/ferry local env)"\n' "$FERRY_LOCAL_DIR" "$root"
 printf 'Stop it with:                 FERRY_LOCAL_DIR=%s %s/target/debug/ferry local down\n' "$FERRY_LOCAL_DIR" "$root"

@@ -117,6 +117,56 @@ impl Stack {
         });
     }
 
+    /// Every task token a deployment's execution issued (from the resolved parameters of its
+    /// scheduled tasks, as the execution history records them).
+    pub fn task_tokens(&self, deployment: &str) -> Vec<String> {
+        let arn = self.json(&["deployment", deployment])["execution_arn"]
+            .as_str()
+            .expect("execution arn")
+            .to_owned();
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let sdk = ferry_shared::aws::local_sdk_config(
+                self.var("AWS_ENDPOINT_URL_SFN").expect("sfn endpoint"),
+            )
+            .await;
+            let history = aws_sdk_sfn::Client::new(&sdk)
+                .get_execution_history()
+                .execution_arn(&arn)
+                .max_results(1000)
+                .send()
+                .await
+                .expect("execution history");
+            history
+                .events()
+                .iter()
+                .filter_map(|e| e.task_scheduled_event_details())
+                .filter_map(|d| serde_json::from_str::<Value>(d.parameters()).ok())
+                .filter_map(|p| p["Payload"]["task_token"].as_str().map(str::to_owned))
+                .collect()
+        })
+    }
+
+    /// Everything the local stack logged: its own log, moto's, and every build's.
+    pub fn all_logs(&self) -> String {
+        fn walk(dir: &Path, out: &mut String) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    if p.file_name().is_some_and(|n| n != "work") {
+                        walk(&p, out);
+                    }
+                } else if p.extension().is_some_and(|x| x == "log") {
+                    out.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+                    out.push('\n');
+                }
+            }
+        }
+        let mut out = String::new();
+        walk(&self.dir.path().join("local"), &mut out);
+        out
+    }
+
     /// The input a deployment's execution gave a state when it entered it (what the Step
     /// Functions console shows for the step), the first time it did.
     pub fn state_input(&self, deployment: &str, state: &str) -> Option<Value> {

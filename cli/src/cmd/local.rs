@@ -125,6 +125,9 @@ async fn outbox(ctx: &Context, env: &ferry_local::LocalEnv, follow: bool) -> Res
             .receive_message()
             .queue_url(&env.outbox_queue_url)
             .max_number_of_messages(10)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
+            )
             .wait_time_seconds(if follow { 10 } else { 1 })
             .send()
             .await
@@ -143,6 +146,12 @@ async fn outbox(ctx: &Context, env: &ferry_local::LocalEnv, follow: bool) -> Res
             let to = envelope["MessageAttributes"]["approver"]["Value"]
                 .as_str()
                 .unwrap_or("every subscriber");
+            // When the message reached the outbox (SQS SentTimestamp, Unix milliseconds).
+            let sent_at = m
+                .attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp))
+                .and_then(|ms| ms.parse::<i64>().ok())
+                .and_then(chrono::DateTime::from_timestamp_millis);
             if ctx.json() {
                 println!(
                     "{}",
@@ -150,6 +159,7 @@ async fn outbox(ctx: &Context, env: &ferry_local::LocalEnv, follow: bool) -> Res
                         "to": to,
                         "subject": envelope["Subject"],
                         "message": envelope["Message"],
+                        "sent_at": sent_at,
                     })
                 );
             } else {

@@ -156,14 +156,26 @@ pub async fn handle(deps: &Deps, input: RecordInput) -> Result<RecordOutput, Wor
     }
 }
 
+/// Who approved, as history shows it: everyone whose approval counted ("local:bob,
+/// local:carol"), else the one approver or rule.
+fn approvers(verified: &Value) -> Option<String> {
+    let several: Vec<&str> = verified
+        .get("approved_by")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if several.len() > 1 {
+        return Some(several.join(", "));
+    }
+    verified
+        .get("approver")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
 #[instrument(skip(deps, r), fields(deployment = %r.ctx.deployment_id, environment = %r.ctx.environment, outcome = %r.outcome))]
 async fn record_environment(deps: &Deps, r: EnvResult) -> Result<RecordOutput, WorkflowError> {
-    let approver = r
-        .approval
-        .as_ref()
-        .and_then(|a| a.get("approver"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let approver = r.approval.as_ref().and_then(approvers);
     if recorded_deployment(
         &deps.store,
         &r.ctx.deployment_id,
@@ -371,6 +383,26 @@ mod tests {
             one_line(&"x".repeat(1001)).map(|s| s.chars().count()),
             Some(1001)
         );
+    }
+
+    #[test]
+    fn history_names_everyone_who_approved() {
+        let v = |j| approvers(&j);
+        assert_eq!(
+            v(
+                serde_json::json!({"approver": "local:carol", "approved_by": ["local:bob", "local:carol"]})
+            ),
+            Some("local:bob, local:carol".into())
+        );
+        assert_eq!(
+            v(serde_json::json!({"approver": "local:carol", "approved_by": ["local:carol"]})),
+            Some("local:carol".into())
+        );
+        assert_eq!(
+            v(serde_json::json!({"approver": "policy:none"})),
+            Some("policy:none".into())
+        );
+        assert_eq!(v(serde_json::json!({})), None);
     }
 
     #[test]

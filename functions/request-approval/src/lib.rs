@@ -130,6 +130,10 @@ pub struct ExportedVariable {
 pub struct Verified {
     pub plan_sha256: String,
     pub approver: String,
+    /// Everyone whose approval counted, in order (several where the environment needs more
+    /// than one); what history records.
+    #[serde(default)]
+    pub approved_by: Vec<String>,
 }
 
 /// The function's answer to either request.
@@ -277,9 +281,11 @@ pub async fn verify(deps: &Deps, input: VerifyInput) -> Result<Verified, Workflo
         )));
     }
     info!(approver = %approver, "approval verified against the record");
+    let approved_by = a.approved_by().into_iter().map(str::to_owned).collect();
     Ok(Verified {
         plan_sha256: a.plan_sha256,
         approver,
+        approved_by,
     })
 }
 

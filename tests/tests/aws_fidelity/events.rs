@@ -85,8 +85,7 @@ fn task_payloads_as_the_asl_builds_them_fit_the_handlers() {
         {"Name": "FERRY_PLAN_SHA256", "Value": "ab".repeat(32)}, {"Name": "FERRY_PLAN_ADDS", "Value": "1"}
     ]});
     state["approval"] = decision;
-    state["verified"] =
-        json!({"plan_sha256": "ab".repeat(32), "approver": "arn:aws:iam::123456789012:user/bob"});
+    state["verified"] = json!({"plan_sha256": "ab".repeat(32), "approver": "arn:aws:iam::123456789012:user/bob", "approved_by": ["arn:aws:iam::123456789012:user/bob"]});
     state["apply"] = json!({"build_id": "ferry-terraform:2"});
     state["error"] = json!({"Error": "States.TaskFailed", "Cause": "{\"errorMessage\":\"boom\"}"});
     let deployment_state = {
