@@ -55,6 +55,10 @@ ferry env put prod --order 2 --approval required --approvers alice,bob,carol --f
   --required-approvals 2 --confirm-name --timeout 1h
 ferry env list
 
+say "ferry deploy hello-service 1.0.0 --to dev --wait"
+ferry deploy hello-service 1.0.0 --to dev --wait >/dev/null
+ferry status hello-service
+
 say "ferry deploy hello-service 1.1.0 --to dev,prod --as alice"
 id=$(ferry deploy hello-service 1.1.0 --to dev,prod --as alice)
 echo "$id"
@@ -109,6 +113,12 @@ ferry status hello-service
 
 say "ferry history hello-service"
 ferry history hello-service
+
+# Day two: 1.1.0 misbehaves in dev; roll back to the version live there before it.
+say "ferry rollback hello-service --env dev --reason 'demo: 1.1.0 misbehaves' --wait"
+ferry rollback hello-service --env dev --reason "demo: 1.1.0 misbehaves" --wait >/dev/null
+say "ferry history hello-service --env dev"
+ferry history hello-service --env dev
 
 say "aws s3 ls s3://$FERRY_ARTIFACT_BUCKET/state/ --recursive    # terraform state, per environment"
 aws s3 ls "s3://$FERRY_ARTIFACT_BUCKET/state/" --recursive

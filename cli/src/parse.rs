@@ -53,6 +53,25 @@ pub fn duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A moment: RFC 3339 (`2026-12-01T00:00:00Z`), the same without seconds
+/// (`2026-12-01T00:00Z`), or a duration from now (`4h`, `2d`).
+pub fn moment(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%MZ") {
+        return Ok(t.and_utc());
+    }
+    let d = duration(s).map_err(|_| {
+        format!("invalid time {s:?}: use e.g. 2026-12-01T00:00Z, 2026-12-01T00:00:00+01:00 or 4h")
+    })?;
+    let d = chrono::Duration::from_std(d).map_err(|e| e.to_string())?;
+    chrono::Utc::now()
+        .checked_add_signed(d)
+        .ok_or_else(|| format!("{s} from now is out of range"))
+}
+
 /// Seconds for people: the largest whole unit.
 pub fn format_secs(s: u64) -> String {
     match s {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::artifact::S3Error;
-use crate::model::{ComponentName, EnvironmentName, Version};
+use crate::model::{ComponentName, DeployMode, EnvironmentName, Version};
 use crate::store::StoreError;
 
 #[derive(Debug, Error)]
@@ -26,6 +26,9 @@ pub enum WorkflowError {
     },
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The environment is frozen and the deployment is not an emergency.
+    #[error("{0}")]
+    Frozen(String),
     /// The gate let the workflow on, but Ferry's approval record does not back it.
     #[error("not applying: {0}")]
     ApprovalNotVerified(String),
@@ -54,6 +57,7 @@ impl WorkflowError {
             Self::PromotionRefused(_) => "Ferry.PromotionRefused",
             Self::LockHeld { .. } => "Ferry.LockHeld",
             Self::InvalidInput(_) => "Ferry.InvalidInput",
+            Self::Frozen(_) => "Ferry.Frozen",
             Self::ApprovalNotVerified(_) => "Ferry.ApprovalNotVerified",
             Self::UnrecordedRequest { .. } => "Ferry.UnrecordedRequest",
             Self::Store(_) | Self::S3(_) | Self::Aws { .. } => "Ferry.Transient",
@@ -103,4 +107,35 @@ pub struct EnvContext {
     pub override_reason: Option<String>,
     /// The execution that owns the lock.
     pub execution_arn: String,
+    /// What the execution does; check-and-lock holds it to what Ferry recorded.
+    #[serde(default)]
+    pub mode: DeployMode,
+}
+
+/// The plan build's summary (`deployments/<id>/<env>/plan-summary.json`): what the gate shows
+/// and a plan-only deployment records.
+pub async fn read_plan_summary(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    ctx: &EnvContext,
+) -> Result<crate::model::PlanSummary, WorkflowError> {
+    let key = format!(
+        "{}plan-summary.json",
+        crate::model::plan_prefix(&ctx.deployment_id, &ctx.environment)
+    );
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .map_err(|e| WorkflowError::aws("s3:GetObject", e))?;
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| WorkflowError::aws("s3:GetObject", e))?
+        .into_bytes();
+    serde_json::from_slice(&bytes)
+        .map_err(|e| WorkflowError::InvalidInput(format!("{key} is not a plan summary: {e}")))
 }

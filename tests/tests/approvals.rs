@@ -249,7 +249,8 @@ fn a_requester_the_api_did_not_record_is_refused() {
     let input = |deployment: &str, requester: &str| {
         serde_json::json!({
             "deployment_id": deployment, "component": "hello-service", "version": "1.0.0",
-            "targets": ["prod"], "requester": requester, "override_reason": null
+            "targets": ["prod"], "requester": requester, "override_reason": null,
+            "mode": "deploy"
         })
     };
     let (status, cause) = forge(&stack, "forged-new", input("forged-new", "local:bob"));
@@ -265,6 +266,12 @@ fn a_requester_the_api_did_not_record_is_refused() {
     // Riding on alice's real deployment with another requester: refused, and alice's record
     // is untouched (no failed step, no history, still waiting for its approval).
     let (status, cause) = forge(&stack, "forged-ride", input(&id, "local:bob"));
+    assert_eq!(status, "FAILED");
+    assert!(cause.contains("not one Ferry recorded"), "{cause}");
+    // Nor as alice with another mode than the one recorded (a destroy riding on a deploy).
+    let mut destroy = input(&id, "local:alice");
+    destroy["mode"] = "destroy".into();
+    let (status, cause) = forge(&stack, "forged-mode", destroy);
     assert_eq!(status, "FAILED");
     assert!(cause.contains("not one Ferry recorded"), "{cause}");
     let after = stack.json(&["deployment", &id]);

@@ -276,7 +276,7 @@ fn promotion_rule_refuses_and_a_recorded_reason_overrides() {
         .unwrap()
         .to_owned();
     assert!(
-        err.contains("PromotionRefused") && err.contains("not live in dev"),
+        err.contains("PromotionRefused") && err.contains("never succeeded in dev"),
         "{err}"
     );
 
@@ -297,6 +297,12 @@ fn promotion_rule_refuses_and_a_recorded_reason_overrides() {
     let d = stack.wait_finished(&id);
     assert_eq!(d["status"], "succeeded", "{d:#}");
     assert_eq!(d["override_reason"], "hotfix INC-42");
+    // History shows why the rule was overridden.
+    let history = stack.json(&["history", "hello-service", "--env", "prod"]);
+    assert_eq!(history[0]["reason"], "hotfix INC-42", "{history:#}");
+    assert!(stack
+        .ok(&["history", "hello-service"])
+        .contains("hotfix INC-42"));
 }
 
 #[test]

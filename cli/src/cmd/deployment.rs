@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use aws_sdk_sfn::types::ExecutionStatus;
-use ferry_shared::model::{Deployment, EnvironmentName, Step, StepStatus};
+use ferry_shared::model::{DeployMode, Deployment, EnvironmentName, Step, StepStatus};
 use ferry_shared::store::Store;
 use serde::Serialize;
 
@@ -83,7 +83,7 @@ fn ordered_steps(d: &Deployment, mut steps: Vec<Step>) -> Vec<Step> {
     steps
 }
 
-async fn show_deployment(
+pub(crate) async fn show_deployment(
     store: &Store,
     sfn: &aws_sdk_sfn::Client,
     id: &str,
@@ -112,6 +112,9 @@ async fn show_deployment(
     }
     println!("deployment  {}", d.id);
     println!("release     {} {}", d.component, d.version);
+    if d.mode != DeployMode::Deploy {
+        println!("mode        {}", d.mode);
+    }
     let targets: Vec<&str> = d.targets.iter().map(EnvironmentName::as_str).collect();
     println!("targets     {}", targets.join(" → "));
     println!(
@@ -120,7 +123,10 @@ async fn show_deployment(
         d.requester
     );
     if let Some(r) = &d.override_reason {
-        println!("override    {r}");
+        println!("reason      {r}");
+    }
+    if let Some(r) = &d.emergency {
+        println!("EMERGENCY   {r} (passed a freeze)");
     }
     println!(
         "status      {}{}",

@@ -44,6 +44,7 @@ async fn history(
             "WHEN",
             "ENVIRONMENT",
             "VERSION",
+            "MODE",
             "OUTCOME",
             "REQUESTED BY",
             "APPROVED BY",
@@ -55,11 +56,17 @@ async fn history(
                 output::time(&h.at),
                 h.environment.to_string(),
                 h.version.to_string(),
+                h.mode.map(|m| m.to_string()).unwrap_or_default(),
                 h.outcome.to_string(),
                 h.requester.clone(),
                 h.approver.clone().unwrap_or_default(),
                 h.deployment_id.clone(),
-                h.reason.clone().unwrap_or_default(),
+                // An emergency passed a freeze: said first, in capitals, so it stands out.
+                match (&h.emergency, &h.reason) {
+                    (Some(e), Some(r)) => format!("EMERGENCY: {e}; {r}"),
+                    (Some(e), None) => format!("EMERGENCY: {e}"),
+                    (None, r) => r.clone().unwrap_or_default(),
+                },
             ]
         },
     )

@@ -158,6 +158,8 @@ impl Target<'_> {
                 "{reason} (cleared terraform's {})",
                 info.describe()
             )),
+            mode: None,
+            emergency: None,
             terraform_lock: Some(info),
         };
         self.store

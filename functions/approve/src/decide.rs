@@ -147,6 +147,15 @@ async fn decide_once(
             ))
         })?;
     check_rules(&env, approval, identity).map_err(ApiError::Forbidden)?;
+    // A freeze stops approvals too (an emergency deployment passes it); rejecting is allowed.
+    if who.verdict == Verdict::Approve && deployment.emergency.is_none() {
+        if let Some(refusal) = env.frozen_now(Utc::now()) {
+            return Err(ApiError::Forbidden(format!(
+                "not approved: {refusal}; unfreeze it first (`ferry unfreeze {}`)",
+                env.name
+            )));
+        }
+    }
     let status = who.verdict.status();
     let mut approved_by: Vec<String> = approval
         .approved_by()
@@ -336,6 +345,7 @@ mod tests {
             confirm_name: false,
             required_approvals: 1,
             destroy_approvals: None,
+            freeze: None,
             updated_at: Utc::now(),
         }
     }

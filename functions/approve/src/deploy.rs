@@ -25,8 +25,17 @@ pub async fn request_deployment(
     .map_err(|e| match e {
         DeployError::NotRegistered(..)
         | DeployError::NoReleases(_)
-        | DeployError::NoEnvironment(_) => ApiError::NotFound(e.to_string()),
-        DeployError::NoTargets | DeployError::NamedTwice(_) => ApiError::BadRequest(e.to_string()),
+        | DeployError::NoEnvironment(_)
+        | DeployError::NothingLive(..) => ApiError::NotFound(e.to_string()),
+        DeployError::NoTargets
+        | DeployError::NamedTwice(_)
+        | DeployError::NoVersion(_)
+        | DeployError::OneTarget(_)
+        | DeployError::NotLive { .. } => ApiError::BadRequest(e.to_string()),
+        DeployError::NothingToRollBackTo { .. } | DeployError::Busy { .. } => {
+            ApiError::Conflict(e.to_string())
+        }
+        DeployError::Frozen(_) => ApiError::Forbidden(e.to_string()),
         DeployError::Store(e) => ApiError::Store(e),
         DeployError::Start(_) => ApiError::Internal(e.to_string()),
     })

@@ -5,8 +5,9 @@
 
 use chrono::Utc;
 use ferry_shared::model::{
-    terraform_lock_key, unlock_command, ComponentName, Environment, EnvironmentName, Live, Lock,
-    LockAttempt, StepStatus, TerraformLockInfo, Version,
+    terraform_lock_key, unlock_command, ApprovalPolicy, ComponentName, DeployMode, Environment,
+    EnvironmentName, HistoryEntry, Lock, LockAttempt, Outcome, StepStatus, TerraformLockInfo,
+    Version,
 };
 use ferry_shared::operations::{record_stopped, recorded_deployment, CancelError};
 use ferry_shared::store::{Store, StoreError};
@@ -70,20 +71,29 @@ pub struct CheckOutput {
     pub approval_timeout_seconds: u64,
 }
 
-/// Environments before `target` in promotion order where `version` is not live.
+/// Whether `version` ever succeeded in `env` (a deploy or a rollback; older history lines
+/// carry no mode and were deploys).
+fn succeeded_in(history: &[HistoryEntry], env: &EnvironmentName, version: &Version) -> bool {
+    history.iter().any(|h| {
+        &h.environment == env
+            && &h.version == version
+            && h.outcome == Outcome::Succeeded
+            && h.mode.is_none_or(DeployMode::makes_live)
+    })
+}
+
+/// Environments before `target` in promotion order where `version` never succeeded. The rule
+/// is "passed every earlier environment at some time", not "live there now", so going back to
+/// an older version never needs an override.
 pub fn promotion_gaps(
     envs: &[Environment],
-    live: &[Live],
+    history: &[HistoryEntry],
     target: &Environment,
     version: &Version,
 ) -> Vec<EnvironmentName> {
     envs.iter()
         .filter(|e| e.order < target.order)
-        .filter(|e| {
-            !live
-                .iter()
-                .any(|l| l.environment == e.name && &l.version == version)
-        })
+        .filter(|e| !succeeded_in(history, &e.name, version))
         .map(|e| e.name.clone())
         .collect()
 }
@@ -92,21 +102,20 @@ pub fn promotion_gaps(
 pub async fn handle(deps: &Deps, ctx: EnvContext) -> Result<CheckOutput, CheckError> {
     let store = &deps.store;
     // Only a deployment Ferry recorded, with the requester it recorded, goes anywhere.
-    if recorded_deployment(
+    let Some(recorded) = recorded_deployment(
         store,
         &ctx.deployment_id,
         &ctx.execution_arn,
         Some(&ctx.requester),
     )
     .await?
-    .is_none()
-    {
+    .filter(|d| d.mode == ctx.mode) else {
         return Err(WorkflowError::UnrecordedRequest {
             deployment: ctx.deployment_id.clone(),
             execution: ctx.execution_arn.clone(),
         }
         .into());
-    }
+    };
     let release = store
         .get_release(&ctx.component, &ctx.version)
         .await?
@@ -118,33 +127,64 @@ pub async fn handle(deps: &Deps, ctx: EnvContext) -> Result<CheckOutput, CheckEr
         .await?
         .ok_or_else(|| WorkflowError::EnvironmentNotFound(ctx.environment.clone()))?;
 
+    // A plan changes nothing, so it is neither frozen nor held to the promotion rule.
+    if ctx.mode != DeployMode::PlanOnly && recorded.emergency.is_none() {
+        if let Some(refusal) = env.frozen_now(Utc::now()) {
+            return Err(WorkflowError::Frozen(refusal.to_string()).into());
+        }
+    }
     let reason = ctx
         .override_reason
         .as_deref()
         .map(str::trim)
         .filter(|r| !r.is_empty());
-    let gaps = promotion_gaps(
-        &store.list_environments().await?,
-        &store.list_live(&ctx.component).await?,
-        &env,
-        &ctx.version,
-    );
-    if !gaps.is_empty() {
-        let names: Vec<&str> = gaps.iter().map(EnvironmentName::as_str).collect();
-        match reason {
-            Some(r) => warn!(skipped = ?names, reason = r, "promotion rule overridden"),
-            None => {
-                return Err(WorkflowError::PromotionRefused(format!(
-                    "{} {} is not live in {} (earlier in the promotion order than {}); deploy \
-                     there first or override with --reason",
-                    ctx.component,
-                    ctx.version,
-                    names.join(", "),
-                    ctx.environment
-                ))
-                .into())
+    match ctx.mode {
+        DeployMode::Deploy => {
+            let history = store.list_history(&ctx.component, None).await?;
+            let envs = store.list_environments().await?;
+            let gaps = promotion_gaps(&envs, &history, &env, &ctx.version);
+            if !gaps.is_empty() {
+                let names: Vec<&str> = gaps.iter().map(EnvironmentName::as_str).collect();
+                match reason {
+                    Some(r) => warn!(skipped = ?names, reason = r, "promotion rule overridden"),
+                    None => {
+                        return Err(WorkflowError::PromotionRefused(format!(
+                            "{} {} never succeeded in {} (earlier in the promotion order than \
+                             {}); deploy there first or override with --reason",
+                            ctx.component,
+                            ctx.version,
+                            names.join(", "),
+                            ctx.environment
+                        ))
+                        .into())
+                    }
+                }
             }
         }
+        DeployMode::Rollback => {
+            let history = store
+                .list_history(&ctx.component, Some(&ctx.environment))
+                .await?;
+            if !succeeded_in(&history, &ctx.environment, &ctx.version) {
+                return Err(WorkflowError::PromotionRefused(format!(
+                    "{} {} never succeeded in {}, so it is not a rollback there; deploy it with \
+                     `ferry deploy`",
+                    ctx.component, ctx.version, ctx.environment
+                ))
+                .into());
+            }
+        }
+        DeployMode::Destroy => {
+            let live = store.get_live(&ctx.component, &ctx.environment).await?;
+            if live.as_ref().map(|l| &l.version) != Some(&ctx.version) {
+                return Err(WorkflowError::InvalidInput(format!(
+                    "{} {} is not what is live in {} any more; nothing destroyed",
+                    ctx.component, ctx.version, ctx.environment
+                ))
+                .into());
+            }
+        }
+        DeployMode::PlanOnly => {}
     }
 
     let lock = Lock {
@@ -187,7 +227,11 @@ pub async fn handle(deps: &Deps, ctx: EnvContext) -> Result<CheckOutput, CheckEr
     Ok(CheckOutput {
         release_sha256: release.sha256,
         release_version_id: release.version_id.unwrap_or_default(),
-        approval: env.approval.as_str().to_owned(),
+        // A destroy always waits for people, whatever the environment's policy.
+        approval: match ctx.mode {
+            DeployMode::Destroy => ApprovalPolicy::Required.as_str().to_owned(),
+            _ => env.approval.as_str().to_owned(),
+        },
         approval_timeout_seconds: env.approval_timeout_secs,
     })
 }
@@ -336,35 +380,63 @@ mod tests {
             confirm_name: false,
             required_approvals: 1,
             destroy_approvals: None,
+            freeze: None,
             updated_at: Utc::now(),
         }
     }
 
-    fn live(name: &str, version: &str) -> Live {
-        Live {
+    fn line(name: &str, version: &str, outcome: Outcome, mode: Option<DeployMode>) -> HistoryEntry {
+        HistoryEntry {
             component: ComponentName::parse("web").unwrap(),
             environment: EnvironmentName::parse(name).unwrap(),
             version: Version::parse(version).unwrap(),
             deployment_id: "d".into(),
-            deployed_at: Utc::now(),
+            outcome,
+            at: Utc::now(),
             requester: "r".into(),
             approver: None,
+            reason: None,
+            mode,
+            emergency: None,
+            terraform_lock: None,
         }
     }
 
     #[test]
-    fn promotion_requires_every_earlier_environment() {
+    fn promotion_requires_a_success_in_every_earlier_environment() {
         let envs = [env("dev", 1), env("staging", 2), env("prod", 3)];
         let v = Version::parse("1.2.0").unwrap();
         assert!(promotion_gaps(&envs, &[], &envs[0], &v).is_empty());
+        let ok = Outcome::Succeeded;
         let gaps = promotion_gaps(
             &envs,
-            &[live("dev", "1.2.0"), live("staging", "1.1.0")],
+            &[
+                line("dev", "1.2.0", ok, None),
+                line("staging", "1.1.0", ok, Some(DeployMode::Deploy)),
+                // Neither a failure nor a plan passes an environment.
+                line(
+                    "staging",
+                    "1.2.0",
+                    Outcome::Failed,
+                    Some(DeployMode::Deploy),
+                ),
+                line(
+                    "staging",
+                    "1.2.0",
+                    Outcome::Planned,
+                    Some(DeployMode::PlanOnly),
+                ),
+            ],
             &envs[2],
             &v,
         );
         assert_eq!(gaps, vec![EnvironmentName::parse("staging").unwrap()]);
-        let ok = [live("dev", "1.2.0"), live("staging", "1.2.0")];
-        assert!(promotion_gaps(&envs, &ok, &envs[2], &v).is_empty());
+        // A success at some time counts, whatever is live now (older lines have no mode).
+        let passed = [
+            line("dev", "1.2.0", ok, None),
+            line("staging", "1.2.0", ok, Some(DeployMode::Rollback)),
+            line("staging", "1.3.0", ok, Some(DeployMode::Deploy)),
+        ];
+        assert!(promotion_gaps(&envs, &passed, &envs[2], &v).is_empty());
     }
 }

@@ -9,12 +9,12 @@
 //! only promised for builds that succeed (they exist for CodePipeline's next stage), so they
 //! cannot carry it.
 
-use ferry_shared::model::{plan_prefix, DeploymentStatus, EnvironmentName, Outcome};
+use ferry_shared::model::{plan_prefix, DeployMode, DeploymentStatus, EnvironmentName, Outcome};
 use ferry_shared::operations::{
     record_environment_outcome_with, recorded_deployment, EnvOutcome, FailedBuild,
 };
 use ferry_shared::store::Store;
-use ferry_shared::workflow::{EnvContext, WorkflowError};
+use ferry_shared::workflow::{read_plan_summary, EnvContext, WorkflowError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, instrument, warn};
@@ -122,6 +122,9 @@ pub struct EnvResult {
     pub error: Option<CaughtError>,
     #[serde(default)]
     pub apply_build_id: Option<String>,
+    /// A plan-only deployment's plan build, recorded with its plan.
+    #[serde(default)]
+    pub plan_build_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,28 +179,43 @@ fn approvers(verified: &Value) -> Option<String> {
 #[instrument(skip(deps, r), fields(deployment = %r.ctx.deployment_id, environment = %r.ctx.environment, outcome = %r.outcome))]
 async fn record_environment(deps: &Deps, r: EnvResult) -> Result<RecordOutput, WorkflowError> {
     let approver = r.approval.as_ref().and_then(approvers);
-    if recorded_deployment(
+    let Some(recorded) = recorded_deployment(
         &deps.store,
         &r.ctx.deployment_id,
         &r.ctx.execution_arn,
         None,
     )
     .await?
-    .is_none()
-    {
+    .filter(|d| d.mode == r.ctx.mode) else {
         warn!(execution = %r.ctx.execution_arn, "not a Ferry-recorded execution: nothing recorded");
         return Ok(not_recorded(
             r.outcome.as_str(),
             &r.ctx.execution_arn,
             r.error.as_ref(),
         ));
-    }
+    };
     let outcome = EnvOutcome {
-        outcome: r.outcome,
+        // A destroy that applied leaves nothing live: recorded as such, not as a version.
+        outcome: match (r.outcome, r.ctx.mode) {
+            (Outcome::Succeeded, DeployMode::Destroy) => Outcome::Destroyed,
+            (o, _) => o,
+        },
         approver,
         reason: r.error.as_ref().map(CaughtError::reason),
         apply_build_id: r.apply_build_id,
+        emergency: recorded.emergency,
     };
+    // A plan-only deployment never reached the gate, which records the plan for the others.
+    if outcome.outcome == Outcome::Planned {
+        let plan = read_plan_summary(&deps.s3, &deps.bucket, &r.ctx).await?;
+        deps.store
+            .update_step(&r.ctx.deployment_id, &r.ctx.environment, |s| {
+                s.plan_summary = Some(plan.clone());
+                s.plan_build_id = r.plan_build_id.clone();
+                s.planned_at = Some(chrono::Utc::now());
+            })
+            .await?;
+    }
     let mut failed = r.error.as_ref().and_then(CaughtError::build);
     if let Some(f) = failed.as_mut() {
         f.reason = failure_reason(deps, &r.ctx, f.action.as_deref()).await;

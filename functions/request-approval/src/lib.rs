@@ -8,11 +8,11 @@ use chrono::{Duration, Utc};
 use ferry_shared::gate::{self, GateError, TokenKey};
 use ferry_shared::links::{LinkClaims, LinkKey, SignedLink};
 use ferry_shared::model::{
-    plan_prefix, Approval, ApprovalPolicy, ApprovalStatus, Decision, PlanSummary, SealedToken,
+    Approval, ApprovalPolicy, ApprovalStatus, Decision, DeployMode, PlanSummary, SealedToken,
     StepStatus, TaskToken,
 };
 use ferry_shared::store::{ApprovalMove, Store};
-use ferry_shared::workflow::{EnvContext, WorkflowError};
+use ferry_shared::workflow::{read_plan_summary, EnvContext, WorkflowError};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument, warn};
 
@@ -260,7 +260,7 @@ pub async fn verify(deps: &Deps, input: VerifyInput) -> Result<Verified, Workflo
     }
     match approver.strip_prefix("policy:") {
         Some(_) => {
-            if automatic_decision(env.approval, &a.plan_summary).is_none() {
+            if automatic_decision(policy(&env, ctx.mode), &a.plan_summary).is_none() {
                 return Err(refuse(format!(
                     "{} now needs a person's approval (policy {}), but {approver} decided it",
                     env.name, env.approval
@@ -324,6 +324,14 @@ pub struct GateOutput {
     pub plan_summary: String,
 }
 
+/// The policy a gate follows: the environment's, except that a destroy always waits for people.
+fn policy(env: &ferry_shared::model::Environment, mode: DeployMode) -> ApprovalPolicy {
+    match mode {
+        DeployMode::Destroy => ApprovalPolicy::Required,
+        _ => env.approval,
+    }
+}
+
 /// Who (or what rule) decides a plan under `policy`: `Some(rule)` when no person is needed.
 pub fn automatic_decision(policy: ApprovalPolicy, plan: &PlanSummary) -> Option<&'static str> {
     match policy {
@@ -331,29 +339,6 @@ pub fn automatic_decision(policy: ApprovalPolicy, plan: &PlanSummary) -> Option<
         ApprovalPolicy::Auto if plan.no_changes => Some("policy:auto (plan has no changes)"),
         ApprovalPolicy::Auto | ApprovalPolicy::Required => None,
     }
-}
-
-async fn read_plan_summary(deps: &Deps, ctx: &EnvContext) -> Result<PlanSummary, WorkflowError> {
-    let key = format!(
-        "{}plan-summary.json",
-        plan_prefix(&ctx.deployment_id, &ctx.environment)
-    );
-    let out = deps
-        .s3
-        .get_object()
-        .bucket(&deps.bucket)
-        .key(&key)
-        .send()
-        .await
-        .map_err(|e| WorkflowError::aws("s3:GetObject", e))?;
-    let bytes = out
-        .body
-        .collect()
-        .await
-        .map_err(|e| WorkflowError::aws("s3:GetObject", e))?
-        .into_bytes();
-    serde_json::from_slice(&bytes)
-        .map_err(|e| WorkflowError::InvalidInput(format!("{key} is not a plan summary: {e}")))
 }
 
 #[instrument(skip(deps, input), fields(deployment = %input.ctx.deployment_id, environment = %input.ctx.environment))]
@@ -364,7 +349,7 @@ pub async fn open_gate(deps: &Deps, input: GateInput) -> Result<GateOutput, Work
         .get_environment(&ctx.environment)
         .await?
         .ok_or_else(|| WorkflowError::EnvironmentNotFound(ctx.environment.clone()))?;
-    let plan = read_plan_summary(deps, ctx).await?;
+    let plan = read_plan_summary(&deps.s3, &deps.bucket, ctx).await?;
     let now = Utc::now();
     // The stored timeout is data: bound it before it meets date arithmetic.
     let expires_at = i64::try_from(env.approval_timeout_secs)
@@ -377,7 +362,7 @@ pub async fn open_gate(deps: &Deps, input: GateInput) -> Result<GateOutput, Work
                 env.name, env.approval_timeout_secs
             ))
         })?;
-    let auto = automatic_decision(env.approval, &plan);
+    let auto = automatic_decision(policy(&env, ctx.mode), &plan);
 
     // Sealed for the record (only the approval function unseals it); the auto path needs none.
     let sealed = match auto {

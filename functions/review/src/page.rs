@@ -307,6 +307,7 @@ mod tests {
             confirm_name: false,
             required_approvals: 1,
             destroy_approvals: None,
+            freeze: None,
             updated_at: Utc::now(),
         }
     }

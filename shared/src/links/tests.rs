@@ -45,6 +45,7 @@ fn env() -> Environment {
         confirm_name: false,
         required_approvals: 1,
         destroy_approvals: None,
+        freeze: None,
         updated_at: Utc::now(),
     }
 }

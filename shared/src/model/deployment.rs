@@ -38,6 +38,8 @@ string_enum! {
         TimedOut = "timed-out",
         Aborted = "aborted",
         ApplyInterrupted = "apply-interrupted",
+        /// A destroy applied: nothing is live there any more.
+        Destroyed = "destroyed",
     }
 }
 
@@ -57,9 +59,36 @@ impl From<Outcome> for StepStatus {
             Outcome::TimedOut => Self::TimedOut,
             Outcome::Aborted => Self::Aborted,
             Outcome::ApplyInterrupted => Self::ApplyInterrupted,
-            // An unlock is recorded in history only, never on a deployment's step.
-            Outcome::Unlocked => Self::Aborted,
+            Outcome::Planned => Self::Planned,
+            Outcome::Destroyed => Self::Destroyed,
+            // An unlock or a forced environment deletion is recorded in history only, never on
+            // a deployment's step.
+            Outcome::Unlocked | Outcome::EnvironmentDeleted => Self::Aborted,
         }
+    }
+}
+
+string_enum! {
+    /// What one execution of the workflow does: data in its input, recorded with the
+    /// deployment and checked by check-and-lock against the record.
+    #[derive(Default)]
+    pub enum DeployMode {
+        /// Plan, approve, apply a version.
+        #[default]
+        Deploy = "deploy",
+        /// A deploy of a version that succeeded in the environment before.
+        Rollback = "rollback",
+        /// Check and plan only: shows what a version would change; applies nothing.
+        PlanOnly = "plan-only",
+        /// Plan `-destroy` of what is live, always approved by a person, then apply it.
+        Destroy = "destroy",
+    }
+}
+
+impl DeployMode {
+    /// Whether a success leaves this version live (a deploy or a rollback).
+    pub fn makes_live(self) -> bool {
+        matches!(self, Self::Deploy | Self::Rollback)
     }
 }
 
@@ -73,6 +102,11 @@ pub struct Deployment {
     pub targets: Vec<EnvironmentName>,
     pub requester: String,
     pub override_reason: Option<String>,
+    #[serde(default)]
+    pub mode: DeployMode,
+    /// Why this deployment may pass a freeze (`--emergency`); recorded and highlighted.
+    #[serde(default)]
+    pub emergency: Option<String>,
     pub execution_arn: Option<String>,
     pub status: DeploymentStatus,
     pub created_at: DateTime<Utc>,

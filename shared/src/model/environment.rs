@@ -49,7 +49,33 @@ pub struct Environment {
     /// `required_approvals`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destroy_approvals: Option<u32>,
+    /// Set while deploys into the environment are stopped (`ferry freeze`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze: Option<Freeze>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Who stopped deploys into an environment, why, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freeze {
+    pub reason: String,
+    pub by: String,
+    pub at: DateTime<Utc>,
+    /// The freeze ends by itself then; `None`: until `ferry unfreeze`.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Why a deploy or a decision is refused: the environment is frozen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{environment} is frozen by {by} since {at}: {reason}{until}; only an emergency deploy (--emergency \"why\") passes")]
+pub struct FreezeRefusal {
+    pub environment: EnvironmentName,
+    pub by: String,
+    pub at: String,
+    pub reason: String,
+    /// " (until …)" when the freeze ends by itself.
+    pub until: String,
 }
 
 /// The most approvals an environment may ask for: more people than a gate's notification
@@ -57,6 +83,24 @@ pub struct Environment {
 pub const MAX_REQUIRED_APPROVALS: u32 = 10;
 
 impl Environment {
+    /// The refusal when the environment is frozen at `now`.
+    pub fn frozen_now(&self, now: DateTime<Utc>) -> Option<FreezeRefusal> {
+        let f = self.freeze.as_ref()?;
+        if f.until.is_some_and(|u| u <= now) {
+            return None;
+        }
+        Some(FreezeRefusal {
+            environment: self.name.clone(),
+            by: f.by.clone(),
+            at: f.at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            reason: f.reason.clone(),
+            until: f
+                .until
+                .map(|u| format!(" (until {})", u.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_default(),
+        })
+    }
+
     /// How many distinct people must approve `plan` here: `destroy_approvals` when it destroys
     /// or replaces anything, else `required_approvals`; at least one.
     pub fn approvals_needed(&self, plan: &PlanSummary) -> u32 {
@@ -107,6 +151,32 @@ mod tests {
         }
         assert_eq!(ApprovalPolicy::Required.to_string(), "required");
         assert_eq!(ApprovalPolicy::parse("sometimes"), None);
+    }
+
+    #[test]
+    fn a_freeze_holds_until_it_ends() {
+        let mut env: Environment = serde_json::from_value(serde_json::json!({
+            "name": "prod", "order": 1, "approval": "required",
+            "approval_timeout_secs": 60, "updated_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        let now: DateTime<Utc> = "2026-06-01T12:00:00Z".parse().unwrap();
+        assert_eq!(env.frozen_now(now), None);
+        env.freeze = Some(Freeze {
+            reason: "incident 1234".into(),
+            by: "local:alice".into(),
+            at: now,
+            until: Some(now + chrono::Duration::hours(1)),
+        });
+        let why = env.frozen_now(now).expect("frozen").to_string();
+        assert!(
+            why.contains("prod is frozen by local:alice")
+                && why.contains("incident 1234")
+                && why.contains("until 2026-06-01 13:00 UTC")
+                && why.contains("--emergency"),
+            "{why}"
+        );
+        assert_eq!(env.frozen_now(now + chrono::Duration::hours(1)), None);
     }
 
     #[test]

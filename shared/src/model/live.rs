@@ -19,6 +19,13 @@ string_enum! {
         ApplyInterrupted = "apply-interrupted",
         /// Not a deployment's end: someone cleared terraform's state lock (`ferry unlock`).
         Unlocked = "unlocked",
+        /// A plan-only deployment planned (and applied nothing).
+        Planned = "planned",
+        /// A destroy applied: nothing of the component is live there any more.
+        Destroyed = "destroyed",
+        /// Not a deployment's end: the environment was deleted with `--force` while the
+        /// component was live or locked there.
+        EnvironmentDeleted = "environment-deleted",
     }
 }
 
@@ -48,6 +55,13 @@ pub struct HistoryEntry {
     pub requester: String,
     pub approver: Option<String>,
     pub reason: Option<String>,
+    /// What the deployment did (deploy, rollback, plan-only, destroy); absent on older lines
+    /// and on unlocks.
+    #[serde(default)]
+    pub mode: Option<super::DeployMode>,
+    /// Why it passed a freeze, when it did.
+    #[serde(default)]
+    pub emergency: Option<String>,
     /// For an `unlocked` entry: the terraform lock that was cleared.
     #[serde(default)]
     pub terraform_lock: Option<TerraformLockInfo>,

@@ -130,6 +130,7 @@ pub async fn record_stopped(
                     d.component
                 )),
                 apply_build_id: None,
+                emergency: d.emergency.clone(),
             }
         } else {
             EnvOutcome {
@@ -137,6 +138,7 @@ pub async fn record_stopped(
                 approver: None,
                 reason: Some(format!("Ferry.Cancelled: {cause}")),
                 apply_build_id: None,
+                emergency: d.emergency.clone(),
             }
         };
         let ctx = EnvContext {
@@ -147,6 +149,7 @@ pub async fn record_stopped(
             requester: d.requester.clone(),
             override_reason: d.override_reason.clone(),
             execution_arn: arn.to_owned(),
+            mode: d.mode,
         };
         record_environment_outcome(store, &ctx, &outcome).await?;
     }

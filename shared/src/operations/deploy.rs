@@ -8,7 +8,8 @@ use thiserror::Error;
 use tracing::info;
 
 use crate::model::{
-    ComponentName, Deployment, DeploymentStatus, Environment, EnvironmentName, Version, VersionSpec,
+    ComponentName, DeployMode, Deployment, DeploymentStatus, Environment, EnvironmentName,
+    FreezeRefusal, Outcome, Version, VersionSpec,
 };
 use crate::store::{Store, StoreError};
 
@@ -17,11 +18,20 @@ use crate::store::{Store, StoreError};
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
     pub component: ComponentName,
-    pub version: VersionSpec,
+    /// Required to deploy or plan; a rollback without one goes back to the version live before
+    /// the current one; a destroy takes the live version.
+    #[serde(default)]
+    pub version: Option<VersionSpec>,
     pub targets: Vec<EnvironmentName>,
-    /// Why the promotion rule may be overridden (recorded).
+    /// Why the promotion rule may be overridden, or why a rollback or destroy is done
+    /// (recorded).
     #[serde(default)]
     pub reason: Option<String>,
+    #[serde(default)]
+    pub mode: DeployMode,
+    /// Why this deployment may pass a freeze (recorded, highlighted in history).
+    #[serde(default)]
+    pub emergency: Option<String>,
 }
 
 #[derive(Debug, Error)]
@@ -36,6 +46,34 @@ pub enum DeployError {
     NoEnvironment(EnvironmentName),
     #[error("environment {0} is named twice")]
     NamedTwice(EnvironmentName),
+    #[error("a {0} needs a registered version")]
+    NoVersion(DeployMode),
+    #[error("a {0} names exactly one environment with --env")]
+    OneTarget(DeployMode),
+    #[error("nothing of {0} is live in {1}")]
+    NothingLive(ComponentName, EnvironmentName),
+    #[error("nothing to roll back to: {component} {live} is live in {environment}, and no other version ever succeeded there (name one with --to)")]
+    NothingToRollBackTo {
+        component: ComponentName,
+        environment: EnvironmentName,
+        live: Version,
+    },
+    #[error(
+        "{what} is not what is live in {environment} ({live}): a destroy plans away what is live"
+    )]
+    NotLive {
+        what: Version,
+        environment: EnvironmentName,
+        live: Version,
+    },
+    #[error("{component} in {environment} is busy: deployment {deployment} holds its lock (wait for it, or `ferry cancel {deployment}`)")]
+    Busy {
+        component: ComponentName,
+        environment: EnvironmentName,
+        deployment: String,
+    },
+    #[error(transparent)]
+    Frozen(FreezeRefusal),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("starting the deploy workflow failed: {0}")]
@@ -77,24 +115,6 @@ pub async fn start_deployment(
     requester: &str,
 ) -> Result<Deployment, DeployError> {
     let component = req.component.clone();
-    let version = match &req.version {
-        VersionSpec::Exact(v) => {
-            if store.get_release(&component, v).await?.is_none() {
-                return Err(DeployError::NotRegistered(component, v.clone()));
-            }
-            v.clone()
-        }
-        VersionSpec::Latest => {
-            let releases = store.list_releases(&component).await?;
-            // Newest release; pre-releases only when nothing else exists.
-            releases
-                .iter()
-                .find(|r| !r.version.is_prerelease())
-                .or(releases.first())
-                .map(|r| r.version.clone())
-                .ok_or_else(|| DeployError::NoReleases(component.clone()))?
-        }
-    };
     if req.targets.is_empty() {
         return Err(DeployError::NoTargets);
     }
@@ -109,6 +129,19 @@ pub async fn start_deployment(
         }
         envs.push(env);
     }
+    let emergency = req
+        .emergency
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    // Refused before anything starts; check-and-lock checks again when each environment's
+    // turn comes (a freeze may begin meanwhile).
+    if emergency.is_none() && req.mode != DeployMode::PlanOnly {
+        if let Some(refusal) = envs.iter().find_map(|e| e.frozen_now(Utc::now())) {
+            return Err(DeployError::Frozen(refusal));
+        }
+    }
+    let version = resolve_version(store, req, &envs).await?;
     // Promotion order, whatever order they were typed in.
     envs.sort_by_key(|e| e.order);
     let reason = req
@@ -126,6 +159,8 @@ pub async fn start_deployment(
         targets: envs.iter().map(|e| e.name.clone()).collect(),
         requester: requester.to_owned(),
         override_reason: reason.map(str::to_owned),
+        mode: req.mode,
+        emergency: emergency.map(str::to_owned),
         execution_arn: Some(execution_arn(state_machine_arn, &id)),
         status: DeploymentStatus::Running,
         created_at: now,
@@ -140,6 +175,7 @@ pub async fn start_deployment(
         "targets": deployment.targets,
         "requester": requester,
         "override_reason": reason,
+        "mode": req.mode,
     });
     let started = sfn
         .start_execution()
@@ -171,6 +207,92 @@ pub async fn start_deployment(
                 .await?;
             Err(DeployError::Start(msg))
         }
+    }
+}
+
+/// The version a request deploys: the one named (registered), the newest for `latest`; for a
+/// rollback without one, the version that succeeded in the environment before the live one;
+/// for a destroy, the live version (whose Terraform plans the destroy).
+async fn resolve_version(
+    store: &Store,
+    req: &DeployRequest,
+    envs: &[Environment],
+) -> Result<Version, DeployError> {
+    let component = &req.component;
+    let single = || match envs {
+        [one] => Ok(&one.name),
+        _ => Err(DeployError::OneTarget(req.mode)),
+    };
+    let registered = |v: Version| async move {
+        match store.get_release(component, &v).await? {
+            Some(_) => Ok(v),
+            None => Err(DeployError::NotRegistered(component.clone(), v)),
+        }
+    };
+    match (req.mode, &req.version) {
+        (DeployMode::Destroy, named) => {
+            let env = single()?;
+            let live = store
+                .get_live(component, env)
+                .await?
+                .ok_or_else(|| DeployError::NothingLive(component.clone(), env.clone()))?;
+            if let Some(VersionSpec::Exact(v)) = named
+                .as_ref()
+                .filter(|v| **v != VersionSpec::Exact(live.version.clone()))
+            {
+                return Err(DeployError::NotLive {
+                    what: v.clone(),
+                    environment: env.clone(),
+                    live: live.version,
+                });
+            }
+            if let Some(lock) = store.get_lock(component, env).await? {
+                return Err(DeployError::Busy {
+                    component: component.clone(),
+                    environment: env.clone(),
+                    deployment: lock.deployment_id,
+                });
+            }
+            registered(live.version).await
+        }
+        (DeployMode::Rollback, None) => {
+            let env = single()?;
+            let live = store
+                .get_live(component, env)
+                .await?
+                .ok_or_else(|| DeployError::NothingLive(component.clone(), env.clone()))?;
+            let previous = store
+                .list_history(component, Some(env))
+                .await?
+                .into_iter()
+                .filter(|h| {
+                    h.outcome == Outcome::Succeeded && h.mode.is_none_or(DeployMode::makes_live)
+                })
+                .map(|h| h.version)
+                .find(|v| *v != live.version)
+                .ok_or_else(|| DeployError::NothingToRollBackTo {
+                    component: component.clone(),
+                    environment: env.clone(),
+                    live: live.version.clone(),
+                })?;
+            registered(previous).await
+        }
+        (DeployMode::Rollback, Some(VersionSpec::Exact(v))) => {
+            single()?;
+            registered(v.clone()).await
+        }
+        (_, Some(VersionSpec::Exact(v))) => registered(v.clone()).await,
+        (DeployMode::Deploy | DeployMode::PlanOnly, Some(VersionSpec::Latest)) => {
+            let releases = store.list_releases(component).await?;
+            // Newest release; pre-releases only when nothing else exists.
+            releases
+                .iter()
+                .find(|r| !r.version.is_prerelease())
+                .or(releases.first())
+                .map(|r| r.version.clone())
+                .ok_or_else(|| DeployError::NoReleases(component.clone()))
+        }
+        (mode, _) => Err(DeployError::NoVersion(mode)),
     }
 }
 
@@ -223,7 +345,8 @@ mod tests {
             "component": "web", "version": "latest", "targets": ["prod"]
         }))
         .unwrap();
-        assert_eq!(r.version, VersionSpec::Latest);
+        assert_eq!(r.version, Some(VersionSpec::Latest));
+        assert_eq!(r.mode, DeployMode::Deploy);
         for bad in [
             serde_json::json!({"component": "web", "version": "1.0", "targets": []}),
             serde_json::json!({"component": "Web", "version": "latest", "targets": []}),

@@ -16,6 +16,8 @@ pub struct EnvOutcome {
     /// Why it did not succeed, in one line.
     pub reason: Option<String>,
     pub apply_build_id: Option<String>,
+    /// Why the deployment passed a freeze, when it did (from its record).
+    pub emergency: Option<String>,
 }
 
 /// The build an environment failed in, as the workflow's Catch and the build itself report it.
@@ -52,8 +54,13 @@ pub async fn record_environment_outcome_with(
     let history_reason = match (&o.reason, &failure_reason) {
         (Some(r), Some(f)) => Some(format!("{r}: {f}")),
         (r, f) => r.clone().or_else(|| f.clone()),
-    };
-    if o.outcome == Outcome::Succeeded {
+    }
+    // Otherwise why it was requested: a promotion override, a rollback's or a destroy's reason.
+    .or_else(|| ctx.override_reason.clone());
+    if o.outcome == Outcome::Destroyed {
+        store.delete_live(&ctx.component, &ctx.environment).await?;
+    }
+    if o.outcome == Outcome::Succeeded && ctx.mode.makes_live() {
         store
             .put_live(&Live {
                 component: ctx.component.clone(),
@@ -105,6 +112,8 @@ pub async fn record_environment_outcome_with(
             requester: ctx.requester.clone(),
             approver: o.approver.clone(),
             reason: history_reason,
+            mode: Some(ctx.mode),
+            emergency: o.emergency.clone(),
             terraform_lock: None,
         })
         .await?;

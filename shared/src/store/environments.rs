@@ -26,6 +26,25 @@ impl Store {
         self.get_as(ENV_PK, &env_sk(name)).await
     }
 
+    #[instrument(skip(self))]
+    pub async fn delete_environment(&self, name: &EnvironmentName) -> Result<(), StoreError> {
+        self.client()
+            .delete_item()
+            .table_name(self.table())
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(ENV_PK.into()),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S(env_sk(name)),
+            )
+            .send()
+            .await
+            .map_err(|e| self.sdk("DeleteItem", e))?;
+        Ok(())
+    }
+
     /// Environments in promotion order.
     #[instrument(skip(self))]
     pub async fn list_environments(&self) -> Result<Vec<Environment>, StoreError> {

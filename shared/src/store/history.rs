@@ -39,6 +39,24 @@ impl Store {
             .await
     }
 
+    /// Records that nothing of `component` is live in `env` any more (a destroy applied).
+    #[instrument(skip(self))]
+    pub async fn delete_live(
+        &self,
+        component: &ComponentName,
+        env: &EnvironmentName,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .delete_item()
+            .table_name(self.table())
+            .key("pk", AttributeValue::S(component_pk(component.as_str())))
+            .key("sk", AttributeValue::S(live_sk(env)))
+            .send()
+            .await
+            .map_err(|e| self.sdk("DeleteItem", e))?;
+        Ok(())
+    }
+
     #[instrument(skip(self))]
     pub async fn list_live(&self, component: &ComponentName) -> Result<Vec<Live>, StoreError> {
         self.query_as(&component_pk(component.as_str()), "LIVE#")

@@ -54,7 +54,7 @@ fn task_payloads_as_the_asl_builds_them_fit_the_handlers() {
     let exec_input = json!({
         "deployment_id": "d-20261121-0001", "component": "web", "version": "1.4.2",
         "targets": ["staging", "prod"], "requester": "arn:aws:iam::123456789012:user/alice",
-        "override_reason": null
+        "override_reason": null, "mode": "rollback"
     });
     let exec_arn = "arn:aws:states:us-east-1:123456789012:execution:ferry-deploy:d-20261121-0001";
     let map = &asl["States"]["Deploy each environment in order"];
@@ -67,6 +67,7 @@ fn task_payloads_as_the_asl_builds_them_fit_the_handlers() {
     let item = eval(&map["ItemSelector"], &exec_input, &ctx, "ItemSelector");
     let env: EnvContext = serde_json::from_value(item.clone()).expect("Map item is an EnvContext");
     assert_eq!(env.environment.as_str(), "prod");
+    assert_eq!(env.mode, ferry_shared::model::DeployMode::Rollback);
     assert_eq!(env.execution_arn, exec_arn);
 
     // The item's state as it accumulates through the per-environment states (ResultPaths).
@@ -152,15 +153,20 @@ fn task_payloads_as_the_asl_builds_them_fit_the_handlers() {
                     assert!(
                         matches!(
                             payload["outcome"].as_str(),
-                            Some("succeeded" | "failed" | "rejected" | "timed-out")
+                            Some("succeeded" | "failed" | "rejected" | "timed-out" | "planned")
                         ),
                         "{name}: outcome"
                     );
-                    if payload["outcome"] != "succeeded" {
-                        assert!(
+                    match payload["outcome"].as_str() {
+                        Some("succeeded") => {}
+                        Some("planned") => assert!(
+                            payload["plan_build_id"].is_string(),
+                            "{name}: a plan-only records its plan build"
+                        ),
+                        _ => assert!(
                             payload["error"]["Error"].is_string(),
                             "{name}: a failure carries the caught error"
-                        );
+                        ),
                     }
                 }
                 Some("deployment") => {
