@@ -72,6 +72,16 @@ pub fn moment(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
         .ok_or_else(|| format!("{s} from now is out of range"))
 }
 
+/// An age for people: "42s", "5m 12s", "3h 4m", "2d 1h".
+pub fn format_age(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d {}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
 /// Seconds for people: the largest whole unit.
 pub fn format_secs(s: u64) -> String {
     match s {
@@ -85,6 +95,25 @@ pub fn format_secs(s: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_and_moments() {
+        assert_eq!(format_age(42), "42s");
+        assert_eq!(format_age(312), "5m 12s");
+        assert_eq!(format_age(3 * 3600 + 240), "3h 4m");
+        assert_eq!(format_age(2 * 86400 + 3600), "2d 1h");
+        assert_eq!(
+            moment("2026-12-01T00:00Z").unwrap().to_rfc3339(),
+            "2026-12-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            moment("2026-12-01T01:00:00+01:00").unwrap().to_rfc3339(),
+            "2026-12-01T00:00:00+00:00"
+        );
+        let in_4h = moment("4h").unwrap() - chrono::Utc::now();
+        assert!((14_390..=14_400).contains(&in_4h.num_seconds()), "{in_4h}");
+        assert!(moment("tomorrow-ish").is_err());
+    }
 
     #[test]
     fn durations() {

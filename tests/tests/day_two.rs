@@ -398,3 +398,113 @@ fn env_put_changes_only_what_it_names_and_delete_refuses_while_live() {
         .as_str()
         .is_some_and(|r| r.contains("moved to dev2")));
 }
+
+#[test]
+fn ferry_lock_of_an_ended_execution_is_released_and_the_lists_show_what_waits() {
+    let stack = Stack::up();
+    stack.ok(&[
+        "env",
+        "put",
+        "prod",
+        "--order",
+        "1",
+        "--approval",
+        "required",
+        "--approvers",
+        "bob,carol",
+    ]);
+    stack.release_dir(&example(), "1.0.0");
+    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
+    stack.wait_step(&id, "prod", "awaiting-approval");
+
+    // The lists: the deployment waits, the gate is carol's to decide but not alice's.
+    let waiting = stack.json(&["deployments", "--status", "waiting"]);
+    assert_eq!(waiting[0]["id"], id.as_str(), "{waiting:#}");
+    assert_eq!(waiting[0]["waiting_in"], serde_json::json!(["prod"]));
+    assert!(stack
+        .json(&["deployments", "--status", "failed"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        stack.json(&["approvals", "--mine", "--as", "carol"])[0]["deployment_id"],
+        id.as_str()
+    );
+    assert!(stack
+        .json(&["approvals", "--mine", "--as", "alice"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let components = stack.json(&["components"]);
+    assert_eq!(
+        components[0]["component"], "hello-service",
+        "{components:#}"
+    );
+    assert!(components[0]["environments"]["prod"].is_null());
+
+    // Held by a running execution: neither guessed nor released.
+    let status = stack.ok(&["status", "hello-service"]);
+    assert!(
+        status.contains(&format!("locked in prod by deployment {id}")),
+        "{status}"
+    );
+    refused(
+        &stack,
+        &[
+            "unlock",
+            "hello-service",
+            "--env",
+            "prod",
+            "--reason",
+            "stuck?",
+        ],
+        "still running",
+    );
+
+    // Stopped behind Ferry's back (no Catch ran): the lock is released and recorded.
+    stack.stop_execution(&id);
+    let out = stack.ok(&[
+        "unlock",
+        "hello-service",
+        "--env",
+        "prod",
+        "--reason",
+        "execution stopped in the console",
+    ]);
+    assert!(out.starts_with("released Ferry's lock"), "{out}");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    assert!(!rt.block_on(stack.locked("hello-service", "prod")));
+    let history = stack.json(&["history", "hello-service", "--env", "prod"]);
+    let unlocked = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["outcome"] == "unlocked")
+        .expect("an unlocked line");
+    assert!(unlocked["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("execution stopped in the console") && r.contains(&id)));
+    assert_eq!(stack.json(&["deployment", &id])["status"], "aborted");
+    refused(
+        &stack,
+        &[
+            "unlock",
+            "hello-service",
+            "--env",
+            "prod",
+            "--reason",
+            "again",
+        ],
+        "holds no lock",
+    );
+    assert_eq!(
+        stack.json(&[
+            "deployments",
+            "--component",
+            "hello-service",
+            "--status",
+            "aborted"
+        ])[0]["id"],
+        id.as_str()
+    );
+}

@@ -9,6 +9,7 @@ pub mod destroy;
 pub mod env;
 pub mod freeze;
 pub mod history;
+pub mod lists;
 pub mod local;
 pub mod package;
 pub mod plan;

@@ -1,7 +1,8 @@
 //! `ferry status`: what is live in each environment, and pending approvals with their plans.
 
 use anyhow::Result;
-use ferry_shared::model::{Approval, ApprovalStatus, ComponentName, EnvironmentName, Live};
+use chrono::Utc;
+use ferry_shared::model::{Approval, ApprovalStatus, ComponentName, EnvironmentName, Live, Lock};
 use ferry_shared::store::Store;
 use serde::Serialize;
 
@@ -40,6 +41,8 @@ struct EnvStatus {
     order: u32,
     live: Option<Live>,
     pending_approval: Option<Approval>,
+    /// Ferry's lock on the component here, while a deployment holds it.
+    lock: Option<Lock>,
 }
 
 async fn status(store: &Store, component: Option<&ComponentName>, format: Format) -> Result<()> {
@@ -52,9 +55,9 @@ async fn status(store: &Store, component: Option<&ComponentName>, format: Format
     for c in components {
         let live = store.list_live(&c).await?;
         let approvals = store.list_approvals(&c).await?;
-        let environments = envs
-            .iter()
-            .map(|e| EnvStatus {
+        let mut environments = Vec::new();
+        for e in &envs {
+            environments.push(EnvStatus {
                 environment: e.name.clone(),
                 order: e.order,
                 live: live.iter().find(|l| l.environment == e.name).cloned(),
@@ -62,8 +65,9 @@ async fn status(store: &Store, component: Option<&ComponentName>, format: Format
                     .iter()
                     .find(|a| a.environment == e.name && a.status == ApprovalStatus::Pending)
                     .map(Approval::redacted),
-            })
-            .collect();
+                lock: store.get_lock(&c, &e.name).await?,
+            });
+        }
         views.push(StatusView {
             component: c,
             environments,
@@ -117,6 +121,16 @@ async fn status(store: &Store, component: Option<&ComponentName>, format: Format
         }
         println!("{t}");
         for e in &v.environments {
+            if let Some(l) = &e.lock {
+                let age = (Utc::now() - l.acquired_at).num_seconds().max(0);
+                println!(
+                    "locked in {} by deployment {} (requested by {}) for {}",
+                    e.environment,
+                    l.deployment_id,
+                    l.requester,
+                    crate::parse::format_age(age)
+                );
+            }
             if let Some(a) = &e.pending_approval {
                 println!(
                     "awaiting approval in {}: {} {} plan {} (sha256 {}), requested by {}, {}, expires {}",

@@ -1,5 +1,7 @@
-//! `ferry unlock --terraform`: clear terraform's state lock that a build which died left behind
-//! (a killed terraform never deletes its `.tflock`, and every later plan would fail on it).
+//! `ferry unlock`: release Ferry's component+environment lock when the execution that holds it
+//! has ended (asking Step Functions, never guessing), and with `--terraform` clear terraform's
+//! state lock that a build which died left behind (a killed terraform never deletes its
+//! `.tflock`, and every later plan would fail on it). Both are recorded in history.
 
 use std::time::Duration;
 
@@ -23,12 +25,15 @@ use crate::stack::Resource;
 /// is held too, unlock refuses it.
 const STOPPING_GRACE: Duration = Duration::from_secs(120);
 
-/// Clear terraform's state lock on a component in one environment, left by a build that died.
+/// Release a lock left on a component in one environment: Ferry's (default) or terraform's.
 ///
-/// Refused while a deployment of the component runs in that environment (its build may be
-/// running terraform); the lock file is deleted only if it is still the one read, and the
-/// unlock is recorded in the component's history with who, why and the lock.
+/// Ferry's lock is released only when the execution holding it is no longer running (its
+/// deployment is recorded aborted). Terraform's state lock (--terraform) is refused while a
+/// deployment of the component runs there (its build may be running terraform); the lock file
+/// is deleted only if it is still the one read. Both are recorded in the component's history
+/// with who, why and the lock.
 ///
+/// Example: ferry unlock hello-service --env prod --reason "execution stopped in the console"
 /// Example: ferry unlock hello-service --env prod --terraform --reason "apply build killed, INC-42"
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -37,9 +42,8 @@ pub struct Args {
     /// The environment whose terraform state is locked.
     #[arg(long, value_parser = crate::parse::environment)]
     env: EnvironmentName,
-    /// Clear terraform's state lock (required: Ferry's own lock is released by `ferry cancel`,
-    /// or taken over by the next deploy once its execution has ended).
-    #[arg(long, required = true)]
+    /// Clear terraform's state lock instead of Ferry's.
+    #[arg(long)]
     terraform: bool,
     /// Why, recorded in the component's history.
     #[arg(long)]
@@ -69,6 +73,22 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
         component: &args.component,
         env: &args.env,
     };
+    if !args.terraform {
+        let entry = Box::pin(target.release_ferry_lock(&who, reason)).await?;
+        if ctx.json() {
+            crate::output::json(&entry)?;
+        } else {
+            println!(
+                "released Ferry's lock on {} in {}: {}; recorded in `ferry history {} --env {}`",
+                args.component,
+                args.env,
+                entry.reason.as_deref().unwrap_or_default(),
+                args.component,
+                args.env
+            );
+        }
+        return Ok(Exit::Success);
+    }
     let entry = Box::pin(target.unlock(&who, reason)).await?;
     if ctx.json() {
         crate::output::json(&entry)?;
@@ -100,6 +120,78 @@ struct Target<'a> {
 }
 
 impl Target<'_> {
+    /// Releases Ferry's lock if the execution holding it has ended, recording its deployment
+    /// aborted (as the next deploy's takeover would) and the unlock in history.
+    async fn release_ferry_lock(&self, who: &str, reason: &str) -> Result<HistoryEntry> {
+        let (c, e) = (self.component, self.env);
+        let Some(lock) = self.store.get_lock(c, e).await? else {
+            bail!("Ferry holds no lock on {c} in {e}; nothing to unlock (terraform's own lock: add --terraform)");
+        };
+        let status = execution_status(self.sfn, &lock.owner).await.with_context(|| {
+            format!(
+                "cannot tell whether deployment {} (holding {c} in {e}) is still running, so nothing was changed",
+                lock.deployment_id
+            )
+        })?;
+        if status == Some(ExecutionStatus::Running) {
+            bail!(
+                "deployment {} holds {c} in {e} and its execution is still running; wait for it, or stop it with `ferry cancel {}`",
+                lock.deployment_id,
+                lock.deployment_id
+            );
+        }
+        let ended = status
+            .as_ref()
+            .map_or("no longer exists", |s| s.as_str())
+            .to_owned();
+        // The dead deployment is recorded aborted (its gates closed, its locks released) like
+        // a takeover would; a lock left by anything else is released on its own.
+        if let Some(d) = self.store.get_deployment(&lock.deployment_id).await? {
+            if !d.status.is_final() {
+                let cause = format!(
+                    "its execution ended ({ended}) outside Ferry; found by `ferry unlock` ({who}: {reason})"
+                );
+                ferry_shared::operations::record_stopped(self.store, &d, &lock.owner, &cause)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("recording deployment {} as stopped failed: {e}", d.id)
+                    })?;
+            }
+        }
+        self.store.release_lock(c, e, &lock.owner).await?;
+        let version = match self.store.get_deployment(&lock.deployment_id).await? {
+            Some(d) => d.version,
+            None => self
+                .last_deployment()
+                .await?
+                .map(|(v, _)| v)
+                .unwrap_or_else(|| Version::parse("0.0.0").expect("a valid version")),
+        };
+        let entry = HistoryEntry {
+            component: c.clone(),
+            environment: e.clone(),
+            version,
+            deployment_id: lock.deployment_id.clone(),
+            outcome: Outcome::Unlocked,
+            at: Utc::now(),
+            requester: who.to_owned(),
+            approver: None,
+            reason: Some(format!(
+                "{reason} (released Ferry's lock held by deployment {} since {}; its execution {ended})",
+                lock.deployment_id,
+                crate::output::time(&lock.acquired_at)
+            )),
+            mode: None,
+            emergency: None,
+            terraform_lock: None,
+        };
+        self.store
+            .add_history(&entry)
+            .await
+            .context("the lock was released, but recording it in history failed")?;
+        Ok(entry)
+    }
+
     async fn unlock(&self, who: &str, reason: &str) -> Result<HistoryEntry> {
         let (c, e) = (self.component, self.env);
         // Ferry's lock is held from check to record: a deployment holding it with a running

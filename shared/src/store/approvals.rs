@@ -164,6 +164,15 @@ impl Store {
         self.conditional("UpdateItem", req.send().await)
     }
 
+    /// Every component's approvals waiting for a decision, oldest first (the longest waiting).
+    #[instrument(skip(self))]
+    pub async fn list_pending_approvals(&self) -> Result<Vec<Approval>, StoreError> {
+        let mut a: Vec<Approval> = self.scan_entity("approval").await?;
+        a.retain(|x| x.status == ApprovalStatus::Pending);
+        a.sort_by_key(|x| x.requested_at);
+        Ok(a)
+    }
+
     /// A component's approvals (pending and decided), newest first.
     #[instrument(skip(self))]
     pub async fn list_approvals(

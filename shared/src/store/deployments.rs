@@ -55,6 +55,14 @@ impl Store {
         Ok(())
     }
 
+    /// Every deployment, newest first.
+    #[instrument(skip(self))]
+    pub async fn list_deployments(&self) -> Result<Vec<Deployment>, StoreError> {
+        let mut d: Vec<Deployment> = self.scan_entity("deployment").await?;
+        d.sort_by_key(|x| std::cmp::Reverse(x.created_at));
+        Ok(d)
+    }
+
     #[instrument(skip(self))]
     pub async fn get_step(
         &self,

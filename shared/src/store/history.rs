@@ -95,15 +95,35 @@ impl Store {
     /// Components that have anything live (for `ferry status` without a component).
     #[instrument(skip(self))]
     pub async fn list_components(&self) -> Result<Vec<ComponentName>, StoreError> {
+        self.components_where(false).await
+    }
+
+    /// Every component Ferry knows: released or live somewhere (`ferry components`).
+    #[instrument(skip(self))]
+    pub async fn list_known_components(&self) -> Result<Vec<ComponentName>, StoreError> {
+        self.components_where(true).await
+    }
+
+    async fn components_where(&self, released: bool) -> Result<Vec<ComponentName>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
+        let filter = if released {
+            "begins_with(sk, :live) OR entity = :release"
+        } else {
+            "begins_with(sk, :live)"
+        };
         loop {
-            let resp = self
+            let mut scan = self
                 .client()
                 .scan()
                 .table_name(self.table())
-                .filter_expression("begins_with(sk, :live)")
-                .expression_attribute_values(":live", AttributeValue::S("LIVE#".into()))
+                .filter_expression(filter)
+                .expression_attribute_values(":live", AttributeValue::S("LIVE#".into()));
+            if released {
+                scan = scan
+                    .expression_attribute_values(":release", AttributeValue::S("release".into()));
+            }
+            let resp = scan
                 .projection_expression("component")
                 .set_exclusive_start_key(start)
                 .send()

@@ -98,3 +98,13 @@ impl Store {
         self.get_as(&pk, &sk).await
     }
 }
+
+impl Store {
+    /// Every lock Ferry holds, oldest first.
+    #[instrument(skip(self))]
+    pub async fn list_locks(&self) -> Result<Vec<Lock>, StoreError> {
+        let mut l: Vec<Lock> = self.scan_entity("lock").await?;
+        l.sort_by_key(|x| x.acquired_at);
+        Ok(l)
+    }
+}

@@ -159,6 +159,37 @@ impl Store {
         Ok(out.item)
     }
 
+    /// Every item of one entity (`deployment`, `approval`, `lock`, …), across partitions: a
+    /// scan, for the CLI's cross-component lists (a team's table holds thousands of items, not
+    /// millions; a GSI would replace this at that scale).
+    pub(crate) async fn scan_entity<T: for<'de> Deserialize<'de>>(
+        &self,
+        entity: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("entity = :e")
+                .expression_attribute_values(":e", AttributeValue::S(entity.to_owned()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.sdk("Scan", e))?;
+            for item in resp.items.unwrap_or_default() {
+                out.push(self.unkey(item)?);
+            }
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// All items under `pk` whose sort key starts with `prefix`.
     pub(crate) async fn query_prefix(
         &self,
