@@ -54,6 +54,7 @@ pub enum Command {
     Approvals(cmd::lists::ApprovalsArgs),
     Components(cmd::lists::ComponentsArgs),
     History(cmd::history::Args),
+    Logs(cmd::logs::Args),
     Unlock(cmd::unlock::Args),
     Local(cmd::local::Args),
 }
@@ -82,6 +83,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Approvals(args) => cmd::lists::approvals(&ctx, args).await,
         Command::Components(args) => cmd::lists::components(&ctx, args).await,
         Command::History(args) => cmd::history::run(&ctx, args).await,
+        Command::Logs(args) => cmd::logs::run(&ctx, args).await,
         Command::Unlock(args) => cmd::unlock::run(&ctx, args).await,
         Command::Local(args) => cmd::local::run(&ctx, args).await,
     }

@@ -14,16 +14,18 @@ pub enum Resource {
     DefaultApprovalTimeout,
     FailuresQueue,
     Topic,
+    Project,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 6] = [
+    pub const ALL: [Resource; 7] = [
         Resource::Table,
         Resource::Bucket,
         Resource::ApprovalUrl,
         Resource::DefaultApprovalTimeout,
         Resource::FailuresQueue,
         Resource::Topic,
+        Resource::Project,
     ];
 
     pub fn output(self) -> &'static str {
@@ -34,6 +36,7 @@ impl Resource {
             Self::DefaultApprovalTimeout => "DefaultApprovalTimeoutSeconds",
             Self::FailuresQueue => "RegistrationFailuresQueueUrl",
             Self::Topic => "TopicArn",
+            Self::Project => "TerraformProjectName",
         }
     }
 
@@ -45,6 +48,7 @@ impl Resource {
             Self::DefaultApprovalTimeout => "FERRY_DEFAULT_APPROVAL_TIMEOUT",
             Self::FailuresQueue => "FERRY_FAILURES_QUEUE_URL",
             Self::Topic => "FERRY_TOPIC_ARN",
+            Self::Project => "FERRY_TERRAFORM_PROJECT",
         }
     }
 
@@ -56,6 +60,7 @@ impl Resource {
             Self::DefaultApprovalTimeout => "--timeout",
             Self::FailuresQueue => "--failures-queue",
             Self::Topic => "--topic",
+            Self::Project => "--project",
         }
     }
 
@@ -68,6 +73,7 @@ impl Resource {
             Self::DefaultApprovalTimeout => "the default approval timeout",
             Self::FailuresQueue => "the queue of failed registrations",
             Self::Topic => "the approvals topic",
+            Self::Project => "the CodeBuild project that runs terraform",
         }
     }
 }

@@ -62,6 +62,10 @@ impl LocalEnv {
             ("FERRY_APPROVAL_URL", self.approval_url.clone()),
             ("FERRY_FAILURES_QUEUE_URL", self.failures_queue_url.clone()),
             ("FERRY_REVIEW_URL", self.review_url.clone()),
+            (
+                "FERRY_TERRAFORM_PROJECT",
+                services::TERRAFORM_PROJECT.into(),
+            ),
             ("FERRY_LOCAL", "1".into()),
         ]
     }

@@ -508,3 +508,31 @@ fn ferry_lock_of_an_ended_execution_is_released_and_the_lists_show_what_waits() 
         id.as_str()
     );
 }
+
+#[test]
+fn logs_follow_a_build_and_stop_by_themselves_when_it_ends() {
+    let stack = Stack::up();
+    stack.ok(&["env", "put", "dev", "--order", "1", "--approval", "none"]);
+    stack.release_dir(&example(), "1.0.0");
+    let id = stack.deploy(&["hello-service", "1.0.0", "--to", "dev"]);
+    // Started before the apply build exists: waits for it, prints it, and ends with it.
+    let followed = stack.ok(&["logs", &id, "--step", "apply", "-f", "--timeout", "5m"]);
+    assert!(followed.contains("Apply complete!"), "{followed}");
+    assert!(
+        followed.contains("ferry: apply finished"),
+        "the follower stopped before the build's last line: {followed}"
+    );
+    assert_eq!(stack.wait_finished(&id)["status"], "succeeded");
+    // Afterwards: the plan's output, once; the default is the last build (apply).
+    let plan = stack.ok(&["logs", &id, "--step", "plan"]);
+    assert!(
+        plan.contains("terraform_data.service will be created"),
+        "{plan}"
+    );
+    assert!(stack.ok(&["logs", &id]).contains("Apply complete!"));
+    refused(
+        &stack,
+        &["logs", &id, "--env", "prod"],
+        "does not target prod",
+    );
+}

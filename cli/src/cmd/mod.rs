@@ -11,6 +11,7 @@ pub mod freeze;
 pub mod history;
 pub mod lists;
 pub mod local;
+pub mod logs;
 pub mod package;
 pub mod plan;
 pub mod release;
