@@ -143,7 +143,24 @@ impl LocalStack {
         let sfn_sdk = ferry_shared::aws::local_sdk_config(&sfn_endpoint).await;
         let sfn = aws_sdk_sfn::Client::new(&sfn_sdk);
         let engine = ferry_engine::Engine::new(ferry_engine::EngineConfig::default());
-        services::register_functions(
+        engine.set_aws_forwarder(std::sync::Arc::new(forwarder::SdkForwarder {
+            sns: sns.clone(),
+            dynamodb: clients.dynamodb.clone(),
+        }));
+        let tools = Path::new(moto_program).parent().filter(|p| p.is_absolute());
+        let runner = services::build_runner(dir, &moto.endpoint, &names.bucket, tools)?;
+        services::attach_builds(&engine, runner.clone());
+        let runner_handle = runner.clone();
+        let definition = services::local_definition(engine.config());
+        let machine = engine
+            .create_state_machine(
+                services::STATE_MACHINE_NAME,
+                &definition,
+                "arn:aws:iam::123456789012:role/ferry-local",
+            )
+            .map_err(|e| anyhow::anyhow!("creating the deploy state machine: {e}"))?;
+
+        let record_deps = services::register_functions(
             &engine,
             &services::FunctionClients {
                 s3: clients.s3.clone(),
@@ -161,27 +178,16 @@ impl LocalStack {
                 table: &names.table,
                 bucket: &names.bucket,
                 topic_arn: &topic_arn,
+                state_machine_arn: &machine.arn,
             },
         );
-        engine.set_aws_forwarder(std::sync::Arc::new(forwarder::SdkForwarder {
-            sns,
-            dynamodb: clients.dynamodb.clone(),
-        }));
-        let tools = Path::new(moto_program).parent().filter(|p| p.is_absolute());
-        let runner = services::build_runner(dir, &moto.endpoint, &names.bucket, tools)?;
-        services::attach_builds(&engine, runner.clone());
-        let runner_handle = runner.clone();
-        let definition = services::local_definition(engine.config());
-        let machine = engine
-            .create_state_machine(
-                services::STATE_MACHINE_NAME,
-                &definition,
-                "arn:aws:iam::123456789012:role/ferry-local",
-            )
-            .map_err(|e| anyhow::anyhow!("creating the deploy state machine: {e}"))?;
 
         let shutdown = tokio_util::sync::CancellationToken::new();
         let mut tasks: Vec<JoinHandle<Result<()>>> = Vec::new();
+        tasks.push(tokio::spawn(services::drift_schedule(
+            record_deps,
+            shutdown.clone(),
+        )));
         let (stop, stop_rx) = watch::channel(false);
         let deps = register_release::Deps {
             s3: clients.s3.clone(),

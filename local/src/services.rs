@@ -148,10 +148,16 @@ pub struct DeployNames<'a> {
     pub table: &'a str,
     pub bucket: &'a str,
     pub topic_arn: &'a str,
+    pub state_machine_arn: &'a str,
 }
 
-/// Registers the workflow's functions with their real handlers.
-pub fn register_functions(engine: &Engine, clients: &FunctionClients, names: &DeployNames<'_>) {
+/// Registers the workflow's functions with their real handlers; returns record-result's
+/// dependencies, which the local drift scheduler calls as EventBridge Scheduler does in AWS.
+pub fn register_functions(
+    engine: &Engine,
+    clients: &FunctionClients,
+    names: &DeployNames<'_>,
+) -> record_result::Deps {
     let store = Store::new(clients.dynamodb.clone(), names.table);
 
     let deps = check_and_lock::Deps {
@@ -190,7 +196,12 @@ pub fn register_functions(engine: &Engine, clients: &FunctionClients, names: &De
         store,
         s3: clients.s3.clone(),
         bucket: names.bucket.to_owned(),
+        sns: clients.sns.clone(),
+        topic_arn: Some(names.topic_arn.to_owned()),
+        sfn: Some(clients.sfn.clone()),
+        state_machine_arn: Some(names.state_machine_arn.to_owned()),
     };
+    let registered = deps.clone();
     engine.register_lambda(
         function_name("record-result"),
         lambda(move |input| {
@@ -198,6 +209,32 @@ pub fn register_functions(engine: &Engine, clients: &FunctionClients, names: &De
             async move { record_result::handle(&deps, input).await }
         }),
     );
+    registered
+}
+
+/// How often the local stack looks for drift checks that are due (the template's schedule
+/// runs every 15 minutes; locally sooner, so `--drift-check 1m` is seen within a minute).
+pub const DRIFT_TICK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The local stand-in for the template's EventBridge Scheduler schedule: the same request to
+/// the same handler, until `stop`.
+pub async fn drift_schedule(
+    deps: record_result::Deps,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval(DRIFT_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            _ = tick.tick() => {
+                let req = record_result::RecordInput::ScheduleDrift(record_result::ScheduleDrift {});
+                if let Err(e) = record_result::handle(&deps, req).await {
+                    tracing::warn!(error = %e, "scheduling drift checks failed");
+                }
+            }
+        }
+    }
 }
 
 /// Creates the build runner with the terraform project, builds pointed at moto.

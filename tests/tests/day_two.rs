@@ -536,3 +536,146 @@ fn logs_follow_a_build_and_stop_by_themselves_when_it_ends() {
         "does not target prod",
     );
 }
+
+/// Someone runs terraform by hand against the environment's state with other inputs: what
+/// runs no longer is what Ferry applied.
+fn terraform_behind_ferrys_back(stack: &Stack, env: &str, var: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(example()).unwrap().flatten() {
+        if f.path().extension().is_some_and(|x| x == "tf") {
+            std::fs::copy(f.path(), dir.path().join(f.file_name())).unwrap();
+        }
+    }
+    std::fs::write(
+        dir.path().join("backend_override.tf"),
+        "terraform {\n  backend \"s3\" {}\n}\n",
+    )
+    .unwrap();
+    let endpoint = stack.var("AWS_ENDPOINT_URL").expect("moto endpoint");
+    let run = |args: &[String]| {
+        let out = std::process::Command::new("terraform")
+            .args(args)
+            .current_dir(dir.path())
+            .envs(stack.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_CLI_CONFIG_FILE", "/dev/null")
+            .output()
+            .expect("terraform");
+        assert!(
+            out.status.success(),
+            "terraform {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let cfg = |kv: &str| format!("-backend-config={kv}");
+    run(&[
+        "init".into(),
+        "-input=false".into(),
+        cfg(&format!("bucket={}", stack.bucket())),
+        cfg(&format!("key=state/hello-service/{env}/terraform.tfstate")),
+        cfg("region=us-east-1"),
+        cfg("use_lockfile=true"),
+        cfg(&format!("endpoints={{s3=\"{endpoint}\"}}")),
+        cfg("use_path_style=true"),
+        cfg("skip_credentials_validation=true"),
+        cfg("skip_requesting_account_id=true"),
+        cfg("skip_metadata_api_check=true"),
+        cfg("skip_region_validation=true"),
+    ]);
+    run(&[
+        "apply".into(),
+        "-auto-approve".into(),
+        "-input=false".into(),
+        format!("-var=environment={env}"),
+        "-var=release_version=1.0.0".into(),
+        format!("-var={var}"),
+    ]);
+}
+
+#[test]
+fn drift_made_behind_ferrys_back_is_found_notified_and_reconciled() {
+    let stack = Stack::up();
+    stack.ok(&["env", "put", "dev", "--order", "1", "--approval", "none"]);
+    stack.release_dir(&example(), "1.0.0");
+    stack.ok(&["deploy", "hello-service", "1.0.0", "--to", "dev", "--wait"]);
+    let drift_of = |stack: &Stack| stack.json(&["drift", "hello-service"])[0].clone();
+
+    // Right after the deploy: in sync, and no history line for it.
+    let d = stack.json(&["drift", "check", "hello-service", "--env", "dev", "--wait"]);
+    assert_eq!(
+        (d["mode"].as_str(), d["status"].as_str()),
+        (Some("drift"), Some("succeeded")),
+        "{d:#}"
+    );
+    assert_eq!(drift_of(&stack)["drifted"], false);
+    let lines = stack.json(&["history", "hello-service"]);
+    assert!(
+        lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["mode"] != "drift"),
+        "{lines:#}"
+    );
+
+    // Changed behind Ferry's back: found, with the resource and attribute, told, recorded.
+    terraform_behind_ferrys_back(&stack, "dev", "replicas=5");
+    stack.ok(&["drift", "check", "hello-service", "--env", "dev", "--wait"]);
+    let found = drift_of(&stack);
+    assert_eq!(found["drifted"], true, "{found:#}");
+    assert_eq!(found["resources"][0]["address"], "terraform_data.service");
+    assert!(
+        found["resources"][0]["attributes"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "input")),
+        "{found:#}"
+    );
+    let table = stack.ok(&["drift"]);
+    assert!(
+        table.contains("DRIFTED") && table.contains("terraform_data.service"),
+        "{table}"
+    );
+    let history = stack.json(&["history", "hello-service", "--env", "dev"]);
+    assert_eq!(
+        (history[0]["outcome"].as_str(), history[0]["mode"].as_str()),
+        (Some("drifted"), Some("drift"))
+    );
+    let outbox = stack.ok(&["local", "outbox", "--output", "json"]);
+    assert!(
+        outbox.contains("Drift: hello-service in dev")
+            && outbox.contains("ferry drift reconcile hello-service --env dev"),
+        "{outbox}"
+    );
+
+    // Reconciled through the normal workflow (dev needs no approval), then in sync again.
+    let d = stack.json(&[
+        "drift",
+        "reconcile",
+        "hello-service",
+        "--env",
+        "dev",
+        "--wait",
+    ]);
+    assert_eq!(d["status"], "succeeded", "{d:#}");
+    assert_eq!(d["override_reason"], "reconcile drift");
+    stack.ok(&["drift", "check", "hello-service", "--env", "dev", "--wait"]);
+    assert_eq!(drift_of(&stack)["drifted"], false);
+
+    // Scheduled: the local stack starts due checks as the template's schedule does in AWS.
+    let last = drift_of(&stack)["checked_at"].clone();
+    stack.ok(&["env", "put", "dev", "--drift-check", "1s"]);
+    let deadline = Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let scheduled = stack
+            .json(&["deployments", "--component", "hello-service"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["requester"] == "ferry:drift-schedule");
+        if scheduled && drift_of(&stack)["checked_at"] != last {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no scheduled drift check ran");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}

@@ -79,6 +79,12 @@ struct PutArgs {
     /// e.g. AWSReservedSSO_* for IAM Identity Center; other roles' sessions count as the role.
     #[arg(long, value_delimiter = ',')]
     trusted_session_roles: Option<Vec<String>>,
+    /// Check what is live here for drift this often (e.g. 6h): a plan of the live version.
+    #[arg(long, value_parser = crate::parse::duration, conflicts_with = "no_drift_check")]
+    drift_check: Option<Duration>,
+    /// Stop checking for drift.
+    #[arg(long)]
+    no_drift_check: bool,
     /// Approval timeout (e.g. 30m, 24h) [new environments: $FERRY_DEFAULT_APPROVAL_TIMEOUT, the
     /// stack's default, else 24h].
     #[arg(long, value_parser = crate::parse::duration)]
@@ -182,6 +188,7 @@ async fn env_put(
                 required_approvals: 1,
                 destroy_approvals: None,
                 freeze: None,
+                drift_check_secs: None,
                 updated_at: Utc::now(),
             }
         }
@@ -212,6 +219,12 @@ async fn env_put(
     }
     if let Some(t) = timeout {
         env.approval_timeout_secs = t.as_secs();
+    }
+    if let Some(every) = put.drift_check {
+        env.drift_check_secs = Some(every.as_secs());
+    }
+    if put.no_drift_check {
+        env.drift_check_secs = None;
     }
     env.updated_at = Utc::now();
 
@@ -272,6 +285,10 @@ async fn env_show(store: &Store, name: &EnvironmentName, format: Format) -> Resu
         println!("trusted roles   {}", e.trusted_session_roles.join(", "));
     }
     println!("timeout         {}", format_secs(e.approval_timeout_secs));
+    match e.drift_check_secs {
+        Some(s) => println!("drift check     every {}", format_secs(s)),
+        None => println!("drift check     not scheduled"),
+    }
     match e.frozen_now(Utc::now()) {
         Some(f) => println!("frozen          {f}"),
         None => println!("frozen          no"),

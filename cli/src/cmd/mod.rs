@@ -6,6 +6,7 @@ pub mod cancel;
 pub mod deploy;
 pub mod deployment;
 pub mod destroy;
+pub mod drift;
 pub mod env;
 pub mod freeze;
 pub mod history;

@@ -346,6 +346,7 @@ mod tests {
             required_approvals: 1,
             destroy_approvals: None,
             freeze: None,
+            drift_check_secs: None,
             updated_at: Utc::now(),
         }
     }

@@ -128,7 +128,8 @@ pub async fn handle(deps: &Deps, ctx: EnvContext) -> Result<CheckOutput, CheckEr
         .ok_or_else(|| WorkflowError::EnvironmentNotFound(ctx.environment.clone()))?;
 
     // A plan changes nothing, so it is neither frozen nor held to the promotion rule.
-    if ctx.mode != DeployMode::PlanOnly && recorded.emergency.is_none() {
+    let plans_only = matches!(ctx.mode, DeployMode::PlanOnly | DeployMode::Drift);
+    if !plans_only && recorded.emergency.is_none() {
         if let Some(refusal) = env.frozen_now(Utc::now()) {
             return Err(WorkflowError::Frozen(refusal.to_string()).into());
         }
@@ -174,12 +175,12 @@ pub async fn handle(deps: &Deps, ctx: EnvContext) -> Result<CheckOutput, CheckEr
                 .into());
             }
         }
-        DeployMode::Destroy => {
+        DeployMode::Destroy | DeployMode::Drift => {
             let live = store.get_live(&ctx.component, &ctx.environment).await?;
             if live.as_ref().map(|l| &l.version) != Some(&ctx.version) {
                 return Err(WorkflowError::InvalidInput(format!(
-                    "{} {} is not what is live in {} any more; nothing destroyed",
-                    ctx.component, ctx.version, ctx.environment
+                    "{} {} is not what is live in {} any more; nothing to {}",
+                    ctx.component, ctx.version, ctx.environment, ctx.mode
                 ))
                 .into());
             }
@@ -381,6 +382,7 @@ mod tests {
             required_approvals: 1,
             destroy_approvals: None,
             freeze: None,
+            drift_check_secs: None,
             updated_at: Utc::now(),
         }
     }

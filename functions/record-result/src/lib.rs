@@ -19,12 +19,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, instrument, warn};
 
+mod drift;
+
+pub use drift::{ScheduleDrift, Scheduled, SCHEDULER};
+
 #[derive(Clone, Debug)]
 pub struct Deps {
     pub store: Store,
     /// Reads failed builds' reason files from the artifact bucket.
     pub s3: aws_sdk_s3::Client,
     pub bucket: String,
+    /// Tells approvers about drift.
+    pub sns: aws_sdk_sns::Client,
+    pub topic_arn: Option<String>,
+    /// Starts scheduled drift checks.
+    pub sfn: Option<aws_sdk_sfn::Client>,
+    pub state_machine_arn: Option<String>,
 }
 
 /// A failed reason file is cut to this many characters: it is shown on one line.
@@ -139,10 +149,12 @@ pub struct DeploymentResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "lowercase")]
+#[serde(tag = "action", rename_all = "kebab-case")]
 pub enum RecordInput {
     Environment(Box<EnvResult>),
     Deployment(DeploymentResult),
+    /// From the scheduler: start the drift checks that are due.
+    ScheduleDrift(ScheduleDrift),
 }
 
 /// Returned so a Fail state can show the reason (`CausePath`).
@@ -156,6 +168,13 @@ pub async fn handle(deps: &Deps, input: RecordInput) -> Result<RecordOutput, Wor
     match input {
         RecordInput::Environment(r) => record_environment(deps, *r).await,
         RecordInput::Deployment(r) => record_deployment(deps, r).await,
+        RecordInput::ScheduleDrift(_) => {
+            let s = drift::schedule(deps, chrono::Utc::now()).await?;
+            Ok(RecordOutput {
+                outcome: "scheduled".into(),
+                reason: format!("{} drift checks started", s.started.len()),
+            })
+        }
     }
 }
 
@@ -194,19 +213,10 @@ async fn record_environment(deps: &Deps, r: EnvResult) -> Result<RecordOutput, W
             r.error.as_ref(),
         ));
     };
-    let outcome = EnvOutcome {
-        // A destroy that applied leaves nothing live: recorded as such, not as a version.
-        outcome: match (r.outcome, r.ctx.mode) {
-            (Outcome::Succeeded, DeployMode::Destroy) => Outcome::Destroyed,
-            (o, _) => o,
-        },
-        approver,
-        reason: r.error.as_ref().map(CaughtError::reason),
-        apply_build_id: r.apply_build_id,
-        emergency: recorded.emergency,
-    };
-    // A plan-only deployment never reached the gate, which records the plan for the others.
-    if outcome.outcome == Outcome::Planned {
+    // A plan-only deployment or a drift check never reached the gate, which records the plan
+    // for the others; a drift check's plan says whether what runs drifted.
+    let mut planned = None;
+    if r.outcome == Outcome::Planned {
         let plan = read_plan_summary(&deps.s3, &deps.bucket, &r.ctx).await?;
         deps.store
             .update_step(&r.ctx.deployment_id, &r.ctx.environment, |s| {
@@ -215,7 +225,25 @@ async fn record_environment(deps: &Deps, r: EnvResult) -> Result<RecordOutput, W
                 s.planned_at = Some(chrono::Utc::now());
             })
             .await?;
+        if r.ctx.mode == DeployMode::Drift {
+            planned = Some(if drift::record(deps, &r.ctx, &plan).await? {
+                Outcome::Drifted
+            } else {
+                Outcome::InSync
+            });
+        }
     }
+    let outcome = EnvOutcome {
+        // A destroy that applied leaves nothing live: recorded as such, not as a version.
+        outcome: match (r.outcome, r.ctx.mode) {
+            (Outcome::Succeeded, DeployMode::Destroy) => Outcome::Destroyed,
+            (o, _) => planned.unwrap_or(o),
+        },
+        approver,
+        reason: r.error.as_ref().map(CaughtError::reason),
+        apply_build_id: r.apply_build_id,
+        emergency: recorded.emergency,
+    };
     let mut failed = r.error.as_ref().and_then(CaughtError::build);
     if let Some(f) = failed.as_mut() {
         f.reason = failure_reason(deps, &r.ctx, f.action.as_deref()).await;

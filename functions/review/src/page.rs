@@ -269,17 +269,21 @@ mod tests {
                     ResourceChange {
                         address: "aws_s3_bucket.logs".into(),
                         actions: vec!["create".into()],
+                        attributes: vec![],
                     },
                     ResourceChange {
                         address: "aws_db_instance.<script>".into(),
                         actions: vec!["delete".into()],
+                        attributes: vec![],
                     },
                     ResourceChange {
                         address: "aws_instance.web".into(),
                         actions: vec!["delete".into(), "create".into()],
+                        attributes: vec![],
                     },
                 ],
                 plan_sha256: "ab".repeat(32),
+                drift: vec![],
             },
             requested_at: Utc::now(),
             expires_at: Utc::now() + chrono::Duration::hours(2),
@@ -308,6 +312,7 @@ mod tests {
             required_approvals: 1,
             destroy_approvals: None,
             freeze: None,
+            drift_check_secs: None,
             updated_at: Utc::now(),
         }
     }

@@ -46,6 +46,7 @@ fn env() -> Environment {
         required_approvals: 1,
         destroy_approvals: None,
         freeze: None,
+        drift_check_secs: None,
         updated_at: Utc::now(),
     }
 }

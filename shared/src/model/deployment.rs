@@ -59,7 +59,7 @@ impl From<Outcome> for StepStatus {
             Outcome::TimedOut => Self::TimedOut,
             Outcome::Aborted => Self::Aborted,
             Outcome::ApplyInterrupted => Self::ApplyInterrupted,
-            Outcome::Planned => Self::Planned,
+            Outcome::Planned | Outcome::Drifted | Outcome::InSync => Self::Planned,
             Outcome::Destroyed => Self::Destroyed,
             // An unlock or a forced environment deletion is recorded in history only, never on
             // a deployment's step.
@@ -82,6 +82,9 @@ string_enum! {
         PlanOnly = "plan-only",
         /// Plan `-destroy` of what is live, always approved by a person, then apply it.
         Destroy = "destroy",
+        /// A plan of the live version, applying nothing: any change means what runs differs
+        /// from what Ferry applied (drift).
+        Drift = "drift",
     }
 }
 
@@ -202,15 +205,27 @@ pub struct PlanSummary {
     #[serde(default)]
     pub resources: Vec<ResourceChange>,
     pub plan_sha256: String,
+    /// What terraform's refresh found changed outside terraform (`resource_drift`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<ResourceChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceChange {
     pub address: String,
     pub actions: Vec<String>,
+    /// For an update or a drift: the top-level attributes that differ.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<String>,
 }
 
 impl PlanSummary {
+    /// Whether what runs differs from what the plan's configuration says: changes to make, or
+    /// changes terraform's refresh found.
+    pub fn shows_drift(&self) -> bool {
+        !self.no_changes || !self.drift.is_empty()
+    }
+
     /// Whether applying this plan destroys or replaces anything.
     pub fn destroys_anything(&self) -> bool {
         self.destroy > 0
@@ -254,6 +269,7 @@ mod tests {
             no_changes: false,
             resources: vec![],
             plan_sha256: "x".into(),
+            drift: vec![],
         };
         assert_eq!(s.to_string(), "+1 ~2 -0");
         s.replace = 1;

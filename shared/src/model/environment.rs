@@ -49,6 +49,9 @@ pub struct Environment {
     /// `required_approvals`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destroy_approvals: Option<u32>,
+    /// How often what is live here is checked for drift (`--drift-check 6h`); none: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_check_secs: Option<u64>,
     /// Set while deploys into the environment are stopped (`ferry freeze`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freeze: Option<Freeze>,
@@ -201,6 +204,7 @@ mod tests {
         plan.resources = vec![super::super::ResourceChange {
             address: "terraform_data.x".into(),
             actions: vec!["delete".into()],
+            attributes: vec![],
         }];
         assert_eq!(env.approvals_needed(&plan), 3);
         // Never fewer than the ordinary count.

@@ -23,6 +23,10 @@ string_enum! {
         Planned = "planned",
         /// A destroy applied: nothing of the component is live there any more.
         Destroyed = "destroyed",
+        /// A drift check found what runs differs from what Ferry applied.
+        Drifted = "drifted",
+        /// A drift check found nothing changed (not kept in history: the drift record says it).
+        InSync = "in-sync",
         /// Not a deployment's end: the environment was deleted with `--force` while the
         /// component was live or locked there.
         EnvironmentDeleted = "environment-deleted",
@@ -65,6 +69,22 @@ pub struct HistoryEntry {
     /// For an `unlocked` entry: the terraform lock that was cleared.
     #[serde(default)]
     pub terraform_lock: Option<TerraformLockInfo>,
+}
+
+/// The last drift check of a component in an environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftRecord {
+    pub component: ComponentName,
+    pub environment: EnvironmentName,
+    /// The live version the check planned.
+    pub version: Version,
+    pub deployment_id: String,
+    pub checked_at: DateTime<Utc>,
+    pub drifted: bool,
+    /// What differs: resources the plan would change (with their attributes) and what
+    /// terraform's refresh found changed.
+    #[serde(default)]
+    pub resources: Vec<super::ResourceChange>,
 }
 
 /// Ferry's deploy lock on one component in one environment.

@@ -136,7 +136,7 @@ pub async fn start_deployment(
         .filter(|r| !r.is_empty());
     // Refused before anything starts; check-and-lock checks again when each environment's
     // turn comes (a freeze may begin meanwhile).
-    if emergency.is_none() && req.mode != DeployMode::PlanOnly {
+    if emergency.is_none() && !matches!(req.mode, DeployMode::PlanOnly | DeployMode::Drift) {
         if let Some(refusal) = envs.iter().find_map(|e| e.frozen_now(Utc::now())) {
             return Err(DeployError::Frozen(refusal));
         }
@@ -253,6 +253,14 @@ async fn resolve_version(
                     deployment: lock.deployment_id,
                 });
             }
+            registered(live.version).await
+        }
+        (DeployMode::Drift, _) => {
+            let env = single()?;
+            let live = store
+                .get_live(component, env)
+                .await?
+                .ok_or_else(|| DeployError::NothingLive(component.clone(), env.clone()))?;
             registered(live.version).await
         }
         (DeployMode::Rollback, None) => {

@@ -101,22 +101,26 @@ pub async fn record_environment_outcome_with(
             store.move_approval(&a, m).await?;
         }
     }
-    store
-        .add_history(&HistoryEntry {
-            component: ctx.component.clone(),
-            environment: ctx.environment.clone(),
-            version: ctx.version.clone(),
-            deployment_id: ctx.deployment_id.clone(),
-            outcome: o.outcome,
-            at: now,
-            requester: ctx.requester.clone(),
-            approver: o.approver.clone(),
-            reason: history_reason,
-            mode: Some(ctx.mode),
-            emergency: o.emergency.clone(),
-            terraform_lock: None,
-        })
-        .await?;
+    // A drift check that found nothing is kept in the drift record only: history would
+    // otherwise fill with a line per check.
+    if o.outcome != Outcome::InSync {
+        store
+            .add_history(&HistoryEntry {
+                component: ctx.component.clone(),
+                environment: ctx.environment.clone(),
+                version: ctx.version.clone(),
+                deployment_id: ctx.deployment_id.clone(),
+                outcome: o.outcome,
+                at: now,
+                requester: ctx.requester.clone(),
+                approver: o.approver.clone(),
+                reason: history_reason,
+                mode: Some(ctx.mode),
+                emergency: o.emergency.clone(),
+                terraform_lock: None,
+            })
+            .await?;
+    }
     store
         .update_step(&ctx.deployment_id, &ctx.environment, |s| {
             s.status = StepStatus::from(o.outcome);

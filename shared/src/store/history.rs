@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tracing::instrument;
 
 use super::{component_pk, Store, StoreError};
-use crate::model::{ComponentName, EnvironmentName, HistoryEntry, Live};
+use crate::model::{ComponentName, DriftRecord, EnvironmentName, HistoryEntry, Live};
 
 fn live_sk(env: &EnvironmentName) -> String {
     format!("LIVE#{env}")
@@ -61,6 +61,34 @@ impl Store {
     pub async fn list_live(&self, component: &ComponentName) -> Result<Vec<Live>, StoreError> {
         self.query_as(&component_pk(component.as_str()), "LIVE#")
             .await
+    }
+
+    /// Keeps a drift check's result as the latest for its component and environment.
+    #[instrument(skip(self, d), fields(component = %d.component, environment = %d.environment))]
+    pub async fn put_drift(&self, d: &DriftRecord) -> Result<(), StoreError> {
+        let item = self.keyed(
+            component_pk(d.component.as_str()),
+            format!("DRIFT#{}", d.environment),
+            "drift",
+            d,
+        )?;
+        self.put(item).await
+    }
+
+    /// A component's latest drift check per environment.
+    #[instrument(skip(self))]
+    pub async fn list_drift(
+        &self,
+        component: &ComponentName,
+    ) -> Result<Vec<DriftRecord>, StoreError> {
+        self.query_as(&component_pk(component.as_str()), "DRIFT#")
+            .await
+    }
+
+    /// Every component's latest drift checks.
+    #[instrument(skip(self))]
+    pub async fn list_all_drift(&self) -> Result<Vec<DriftRecord>, StoreError> {
+        self.scan_entity("drift").await
     }
 
     #[instrument(skip(self, h), fields(deployment = %h.deployment_id, outcome = %h.outcome))]

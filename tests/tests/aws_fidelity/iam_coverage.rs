@@ -154,10 +154,17 @@ fn the_scanner_sees_through_literals_and_shared_capabilities() {
         "{sites:?}"
     );
     assert!(sites.iter().any(|s| s.contains("head_object")), "{sites:?}");
-    // record-result never queries; check-and-lock asks Step Functions about lock owners.
+    // record-result reaches Scan and StartExecution only through the drift scheduler's shared
+    // helpers, and writes nothing to S3; check-and-lock asks Step Functions about lock owners.
     let rec = needed_actions(&root().join("functions/record-result"));
     assert!(
-        !rec.contains_key("dynamodb:Query") && rec.contains_key("dynamodb:DeleteItem"),
+        rec.get("dynamodb:Scan")
+            .is_some_and(|s| s.iter().all(|site| site.contains("components_where")))
+            && rec
+                .get("states:StartExecution")
+                .is_some_and(|s| s.iter().all(|site| site.contains("start_deployment")))
+            && !rec.contains_key("s3:PutObject")
+            && rec.contains_key("dynamodb:DeleteItem"),
         "{rec:?}"
     );
     let cal = needed_actions(&root().join("functions/check-and-lock"));
