@@ -21,13 +21,13 @@ say 'eval "$(ferry local up)"'
 eval "$(ferry local up)"
 
 say "ferry package examples/hello-service --out $work/hello-service-1.0.0.zip"
-ferry package examples/hello-service --out "$work/hello-service-1.0.0.zip"
+ferry package examples/hello-service --out "$work/hello-service-1.0.0.zip" --force
 
 say "ferry release $work/hello-service-1.0.0.zip"
 ferry release "$work/hello-service-1.0.0.zip"
 
 say "ferry package examples/hello-service --version 1.1.0 … && ferry release …"
-ferry package examples/hello-service --version 1.1.0 --out "$work/hello-service-1.1.0.zip" >/dev/null
+ferry package examples/hello-service --version 1.1.0 --out "$work/hello-service-1.1.0.zip" --force >/dev/null
 ferry release "$work/hello-service-1.1.0.zip"
 
 # A zip with no ferry.json, uploaded behind ferry's back: registration rejects it and says why.

@@ -379,3 +379,77 @@ fn an_upload_never_replaces_bytes_already_at_the_key() {
     });
     assert_eq!(stored, first, "the bytes at the key were replaced");
 }
+
+/// `ferry package` of the same directory gives the same bytes every time (no clock in the zip),
+/// records a build time only from SOURCE_DATE_EPOCH, and never overwrites without --force.
+#[test]
+fn packages_are_reproducible_and_never_overwritten_by_accident() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let example = repo_root().join("examples/hello-service");
+    let package = |out: &Path, extra: &[&str], epoch: Option<&str>| {
+        let mut cmd = std::process::Command::new(ferry_tests::workspace_bin("ferry"));
+        cmd.args([
+            "package",
+            example.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(extra)
+        .env_remove("SOURCE_DATE_EPOCH");
+        if let Some(e) = epoch {
+            cmd.env("SOURCE_DATE_EPOCH", e);
+        }
+        cmd.output().expect("ferry")
+    };
+    let sha = |p: &Path| hex::encode(Sha256::digest(std::fs::read(p).unwrap()));
+    let (a, b) = (dir.path().join("a.zip"), dir.path().join("b.zip"));
+    assert!(package(&a, &[], None).status.success());
+    assert!(package(&b, &[], None).status.success());
+    assert_eq!(sha(&a), sha(&b), "two packages of one directory differ");
+    // No clock anywhere: every entry carries zip's epoch, the manifest no build time, and
+    // permissions are only 644/755 whatever the umask.
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&a).unwrap()).unwrap();
+    for i in 0..zip.len() {
+        let e = zip.by_index(i).unwrap();
+        let t = e.last_modified().expect("a timestamp");
+        assert_eq!(
+            (t.year(), t.month(), t.day(), t.hour(), t.minute()),
+            (1980, 1, 1, 0, 0),
+            "{}",
+            e.name()
+        );
+        assert!(
+            matches!(e.unix_mode(), Some(0o100644 | 0o100755 | 0o644 | 0o755)),
+            "{} {:o}",
+            e.name(),
+            e.unix_mode().unwrap_or(0)
+        );
+    }
+    let mut manifest = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("ferry.json").unwrap(), &mut manifest).unwrap();
+    assert!(!manifest.contains("created_at"), "{manifest}");
+
+    let out = package(&a, &[], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("already exists; pass --force"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(package(&a, &["--force"], None).status.success());
+    assert_eq!(sha(&a), sha(&b));
+
+    let (c, d) = (dir.path().join("c.zip"), dir.path().join("d.zip"));
+    assert!(package(&c, &[], Some("1767225600")).status.success());
+    assert!(package(&d, &[], Some("1767225600")).status.success());
+    assert_eq!(sha(&c), sha(&d));
+    assert_ne!(sha(&c), sha(&a), "SOURCE_DATE_EPOCH is recorded");
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&c).unwrap()).unwrap();
+    let mut manifest = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("ferry.json").unwrap(), &mut manifest).unwrap();
+    assert!(
+        manifest.contains("\"created_at\": \"2026-01-01T00:00:00Z\""),
+        "{manifest}"
+    );
+}

@@ -1,5 +1,8 @@
 //! Builds a release zip from a component directory: `ferry.json` first (so registration needs
 //! only two small ranged reads), then the Terraform and everything vendored, in a stable order.
+//! The same directory always gives the same bytes (sorted entries, fixed timestamps and
+//! permissions, no build time unless `SOURCE_DATE_EPOCH` or the manifest gives one), so
+//! releasing an unchanged component again is the no-op it should be.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -12,12 +15,50 @@ use ferry_shared::zipread::{read_manifest, RangeRead};
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 
+/// `SOURCE_DATE_EPOCH` (reproducible-builds.org): the time a reproducible build records.
+fn source_date() -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => {
+            let secs: i64 = v
+                .trim()
+                .parse()
+                .with_context(|| format!("SOURCE_DATE_EPOCH={v} is not a number of seconds"))?;
+            chrono::DateTime::from_timestamp(secs, 0)
+                .map(Some)
+                .with_context(|| format!("SOURCE_DATE_EPOCH={v} is out of range"))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The timestamp every entry gets: `SOURCE_DATE_EPOCH` when set (and within what zip can
+/// hold), else zip's epoch, 1980-01-01.
+fn entry_time(at: Option<chrono::DateTime<chrono::Utc>>) -> zip::DateTime {
+    use chrono::{Datelike, Timelike};
+    at.and_then(|t| {
+        let y = u16::try_from(t.year()).ok()?;
+        let b = |v: u32| u8::try_from(v).ok();
+        zip::DateTime::from_date_and_time(
+            y,
+            b(t.month())?,
+            b(t.day())?,
+            b(t.hour())?,
+            b(t.minute())?,
+            b(t.second())?,
+        )
+        .ok()
+    })
+    .unwrap_or_default()
+}
+
 /// Writes `dir` as a release zip at `out`; `version`/`commit` override the directory's manifest.
+/// An existing `out` is replaced only with `force`.
 pub fn build(
     dir: &Path,
     out: Option<&Path>,
     version: Option<&str>,
     commit: Option<&str>,
+    force: bool,
 ) -> Result<(PathBuf, Manifest)> {
     let manifest_path = dir.join(MANIFEST_NAME);
     let text = std::fs::read_to_string(&manifest_path)
@@ -34,11 +75,13 @@ pub fn build(
     if let Some(c) = commit {
         obj.insert("commit".into(), c.into());
     }
-    obj.entry("created_at").or_insert_with(|| {
-        chrono::Utc::now()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            .into()
-    });
+    // The build time is recorded only when it is reproducible: from the manifest or
+    // SOURCE_DATE_EPOCH, never the clock.
+    let when = source_date()?;
+    if let Some(t) = when {
+        obj.entry("created_at")
+            .or_insert_with(|| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).into());
+    }
     let bytes = serde_json::to_vec_pretty(&value)?;
     let manifest = Manifest::from_json(&bytes).context("invalid ferry.json")?;
     let tf_dir = dir.join(manifest.terraform_dir());
@@ -53,6 +96,12 @@ pub fn build(
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| {
         PathBuf::from(format!("{}-{}.zip", manifest.component, manifest.version))
     });
+    if out.exists() && !force {
+        bail!(
+            "{} already exists; pass --force to replace it (or --out another path)",
+            out.display()
+        );
+    }
     let mut files = Vec::new();
     collect(dir, dir, &mut files)?;
     files.sort();
@@ -60,16 +109,21 @@ pub fn build(
     let tmp = out.with_extension("zip.partial");
     let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let mut zip = zip::ZipWriter::new(BufWriter::new(file));
-    let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let opts = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(entry_time(when))
+        .unix_permissions(0o644);
     zip.start_file(MANIFEST_NAME, opts)?;
     zip.write_all(&bytes)?;
     for rel in &files {
         let path = dir.join(rel);
         let meta = std::fs::metadata(&path)?;
         let name = rel.to_string_lossy().replace('\\', "/");
+        // Only whether a file is executable survives: umasks differ between machines.
+        let executable = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
         let file_opts = opts
             .large_file(meta.len() >= u64::from(u32::MAX))
-            .unix_permissions(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777);
+            .unix_permissions(if executable { 0o755 } else { 0o644 });
         zip.start_file(name, file_opts)?;
         let mut src = File::open(&path).with_context(|| format!("reading {}", path.display()))?;
         std::io::copy(&mut src, &mut zip)?;
@@ -172,6 +226,9 @@ pub struct Args {
     /// Record this commit in the manifest.
     #[arg(long)]
     commit: Option<String>,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(ctx: &crate::context::Context, args: Args) -> Result<crate::exit::Exit> {
@@ -181,6 +238,7 @@ pub fn run(ctx: &crate::context::Context, args: Args) -> Result<crate::exit::Exi
         args.out.as_deref(),
         version.as_deref(),
         args.commit.as_deref(),
+        args.force,
     )?;
     if ctx.json() {
         crate::output::json(&serde_json::json!({
