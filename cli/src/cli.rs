@@ -58,6 +58,15 @@ pub enum Command {
     Logs(cmd::logs::Args),
     Unlock(cmd::unlock::Args),
     Local(cmd::local::Args),
+    /// Print a shell completion script.
+    ///
+    /// Example: ferry completion bash > /etc/bash_completion.d/ferry
+    /// Example: ferry completion zsh > "${fpath[1]}/_ferry"
+    Completion {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 pub async fn run(cli: Cli) -> Result<Exit> {
@@ -88,6 +97,11 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Logs(args) => cmd::logs::run(&ctx, args).await,
         Command::Unlock(args) => cmd::unlock::run(&ctx, args).await,
         Command::Local(args) => cmd::local::run(&ctx, args).await,
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "ferry", &mut std::io::stdout());
+            Ok(Exit::Success)
+        }
     }
 }
 

@@ -19,6 +19,15 @@ use clap::Parser;
 use crate::exit::Exit;
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of stdout goes away (`ferry … | head`)
+    // instead of panicking on the failed write. Rust ignores SIGPIPE by default; sockets are
+    // unaffected (std and mio send with MSG_NOSIGNAL).
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition at the start of main, before any
+    // thread exists, races with nothing.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse();
     ferry_shared::aws::init_tracing(false);
     match run(args) {

@@ -453,3 +453,48 @@ fn packages_are_reproducible_and_never_overwritten_by_accident() {
         "{manifest}"
     );
 }
+
+/// Completions generate for every shell, and a reader that goes away early (`| head`) ends
+/// `ferry` quietly — killed by SIGPIPE like other Unix tools, never a panic.
+#[test]
+fn completions_generate_and_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let ferry = ferry_tests::workspace_bin("ferry");
+    for (shell, marker) in [
+        ("bash", "_ferry()"),
+        ("zsh", "#compdef ferry"),
+        ("fish", "complete -c ferry"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = std::process::Command::new(&ferry)
+            .args(["completion", shell])
+            .output()
+            .expect("ferry");
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(
+            script.contains(marker) && script.contains("rollback"),
+            "{shell}"
+        );
+    }
+
+    let mut child = std::process::Command::new(&ferry)
+        .args(["completion", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ferry");
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The pipe's read end is dropped here: ferry's next writes fail.
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        // 13 is SIGPIPE on every Unix.
+        out.status.success() || out.status.signal() == Some(13),
+        "{:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
