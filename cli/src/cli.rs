@@ -26,6 +26,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "FERRY_STACK")]
     pub stack: Option<String>,
 
+    /// Show what Ferry and the handlers it runs log (info level; FERRY_LOG or RUST_LOG take an
+    /// EnvFilter directive instead).
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -67,6 +72,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+impl Cli {
+    /// `ferry local serve`: the local stack's daemon, whose log is its log file.
+    pub fn is_local_daemon(&self) -> bool {
+        matches!(&self.command, Command::Local(a) if a.is_serve())
+    }
 }
 
 pub async fn run(cli: Cli) -> Result<Exit> {

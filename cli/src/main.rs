@@ -29,7 +29,15 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let args = cli::Cli::parse();
-    ferry_shared::aws::init_tracing(false);
+    // The terminal gets ferry's own warnings only; the handlers ferry runs in-process (cancel,
+    // local mode) log nothing there unless asked (-v, FERRY_LOG, RUST_LOG). The local stack's
+    // daemon logs at info into its log file.
+    let level = if args.verbose || args.is_local_daemon() {
+        "info"
+    } else {
+        "ferry=warn"
+    };
+    ferry_shared::aws::init_cli_tracing(level);
     match run(args) {
         Ok(code) => code.into(),
         Err(err) => {

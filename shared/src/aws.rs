@@ -32,6 +32,24 @@ pub fn init_tracing(json: bool) {
     };
 }
 
+/// Logging for the `ferry` command line: `FERRY_LOG`, else `RUST_LOG`, else `default` (an
+/// `EnvFilter` directive); colour only on a terminal and never with `NO_COLOR` set.
+pub fn init_cli_tracing(default: &str) {
+    use std::io::IsTerminal;
+    let filter = ["FERRY_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .and_then(|s| tracing_subscriber::EnvFilter::try_new(s).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .compact()
+        .try_init();
+}
+
 /// Region and dummy credentials local mode and tests use with moto.
 pub const LOCAL_REGION: &str = "us-east-1";
 

@@ -99,7 +99,15 @@ fn assert_no_pending_gate(stack: &Stack) {
 fn cancel_at_the_gate_closes_it_and_a_later_approve_is_refused() {
     let stack = Stack::up();
     let id = stack.pending_prod_deploy(&[], &["--as", "alice"]);
-    stack.ok(&["cancel", &id, "--as", "alice", "--reason", "wrong version"]);
+    // The handlers cancel runs in-process log nothing on the terminal unless asked (-v).
+    let out = stack
+        .command(&["cancel", &id, "--as", "alice", "--reason", "wrong version"])
+        .env_remove("RUST_LOG")
+        .env_remove("FERRY_LOG")
+        .output()
+        .expect("ferry");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "handler logs reached the terminal");
     assert_no_pending_gate(&stack);
 
     let out = stack.ferry(&["approve", &id, "--as", "bob"]);

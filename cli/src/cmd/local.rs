@@ -17,6 +17,13 @@ pub struct Args {
     command: LocalCommand,
 }
 
+impl Args {
+    /// The daemon (`ferry local serve`), not a command a person runs.
+    pub fn is_serve(&self) -> bool {
+        matches!(self.command, LocalCommand::Serve)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum LocalCommand {
     /// Start the local stack in the background (or reuse it) and print the variables that
