@@ -5,6 +5,7 @@ mod args;
 mod cli;
 mod cmd;
 mod context;
+mod errors;
 mod exit;
 #[cfg(test)]
 mod fuzz;
@@ -38,10 +39,14 @@ fn main() -> ExitCode {
         "ferry=warn"
     };
     ferry_shared::aws::init_cli_tracing(level);
+    let verbose = args.verbose;
     match run(args) {
         Ok(code) => code.into(),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", errors::one_line(&err));
+            if verbose {
+                eprintln!("detail: {err:#}");
+            }
             Exit::Failure.into()
         }
     }

@@ -498,3 +498,74 @@ fn completions_generate_and_a_closed_pipe_ends_quietly() {
     );
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+/// When AWS cannot be reached or asked, the error is one line in words with what to do.
+#[test]
+fn unreachable_stack_missing_region_credentials_and_stack_are_said_in_words() {
+    let home = tempfile::tempdir().unwrap();
+    let ferry = ferry_tests::workspace_bin("ferry");
+    let run = |env: &[(&str, String)], args: &[&str]| {
+        let out = std::process::Command::new(&ferry)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(args)
+            .output()
+            .expect("ferry");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "one line, not a dump: {err}");
+        assert!(
+            !err.contains("DispatchFailure") && !err.contains("aws_request_id"),
+            "{err}"
+        );
+        err
+    };
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "x".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "y".to_owned()),
+    ];
+    let closed = format!("http://127.0.0.1:{}", ferry_tests::free_port());
+    let mut down = keys.to_vec();
+    down.extend([
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ENDPOINT_URL", closed.clone()),
+        ("FERRY_TABLE", "t".to_owned()),
+    ]);
+    let err = run(&down, &["status"]);
+    assert!(
+        err.contains(&closed) && err.contains("ferry local up"),
+        "{err}"
+    );
+
+    let mut no_region = keys.to_vec();
+    no_region.push(("FERRY_TABLE", "t".to_owned()));
+    assert!(run(&no_region, &["status"]).contains("no AWS region is set"));
+
+    let no_keys = [
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("FERRY_TABLE", "t".to_owned()),
+    ];
+    assert!(run(&no_keys, &["status"]).contains("no AWS credentials were found"));
+
+    let mut moto = keys.to_vec();
+    moto.extend([
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ENDPOINT_URL", ferry_tests::moto().to_owned()),
+    ]);
+    let err = run(&moto, &["--stack", "nope", "status"]);
+    assert!(
+        err.starts_with("error: stack nope does not exist in us-east-1"),
+        "{err}"
+    );
+
+    // A directory is not a release; the hint says how to make one.
+    let example = repo_root().join("examples/hello-service");
+    let err = run(&moto, &["release", example.to_str().unwrap()]);
+    assert!(
+        err.contains("is a directory") && err.contains("ferry package"),
+        "{err}"
+    );
+}

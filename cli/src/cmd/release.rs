@@ -222,6 +222,13 @@ pub struct Args {
 }
 
 pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
+    if args.zip.is_dir() {
+        anyhow::bail!(
+            "{} is a directory: build its release zip first with `ferry package {}`, then release the zip",
+            args.zip.display(),
+            args.zip.display()
+        );
+    }
     let store = ctx.store(args.resources.table.table.as_deref()).await?;
     let bucket = ctx
         .resource(Resource::Bucket, args.resources.bucket.as_deref())
