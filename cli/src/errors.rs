@@ -5,10 +5,31 @@
 /// The one line `ferry` prints for `err` (after `error: `).
 pub fn one_line(err: &anyhow::Error) -> String {
     let full = format!("{err:#}");
-    if let Some(known) = known_cause(&full) {
-        return known;
+    match known_cause(&full) {
+        // Ferry's own words before the SDK's ("…, so nothing was changed") are kept.
+        Some(known) => match ferrys_part(&full) {
+            Some(context) => format!("{context}: {known}"),
+            None => known,
+        },
+        None => plain(&full),
     }
-    plain(&full)
+}
+
+/// What `full` says before the SDK's own text starts, if anything.
+fn ferrys_part(full: &str) -> Option<&str> {
+    const SDK: [&str; 5] = [
+        "dispatch failure",
+        "service error",
+        "error trying to connect",
+        "io error",
+        "ValidationError",
+    ];
+    if full.starts_with("reading stack ") {
+        return None;
+    }
+    let at = SDK.iter().filter_map(|m| full.find(m)).min()?;
+    let context = full[..at].trim_end_matches([':', ' ']);
+    (!context.is_empty()).then_some(context)
 }
 
 /// Failures whose SDK wording helps nobody: said in words, with what to do. Region and
@@ -128,5 +149,10 @@ mod tests {
             "{stack}"
         );
         assert_eq!(known_cause("something else"), None);
+        assert_eq!(
+            ferrys_part("cannot tell whether it runs, so nothing was changed: dispatch failure: x"),
+            Some("cannot tell whether it runs, so nothing was changed")
+        );
+        assert_eq!(ferrys_part("dispatch failure: x"), None);
     }
 }

@@ -39,8 +39,33 @@ pub fn listing<T: Serialize>(
     for item in items {
         t.add_row(row(item));
     }
-    println!("{t}");
+    print(&t);
     Ok(())
+}
+
+/// Prints a table: drawn and fitted to the terminal for people; for a pipe, one line per row
+/// with tab-separated cells and no box drawing (as `gh` does), so `grep`, `cut -f` and `awk -F'\t'`
+/// work.
+pub fn print(t: &Table) {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        println!("{t}");
+        return;
+    }
+    let line = |cells: Vec<String>| cells.join("\t");
+    if let Some(h) = t.header() {
+        println!("{}", line(h.cell_iter().map(|c| c.content()).collect()));
+    }
+    for r in t.row_iter() {
+        println!(
+            "{}",
+            line(
+                r.cell_iter()
+                    .map(|c| c.content().replace('\n', " "))
+                    .collect()
+            )
+        );
+    }
 }
 
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {

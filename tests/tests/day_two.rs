@@ -374,6 +374,17 @@ fn env_put_changes_only_what_it_names_and_delete_refuses_while_live() {
         "--approval none lets every plan through",
     );
     stack.ok(&["env", "put", "dev", "--order", "1", "--approval", "none"]);
+    // Piped, a table is tab-separated lines: no box drawing, no colour.
+    let listed = stack.ok(&["env", "list"]);
+    assert!(listed.starts_with("ORDER\tENVIRONMENT\t"), "{listed}");
+    assert!(
+        listed.lines().any(|l| l.starts_with("2\tprod\trequired\t")),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains('│') && !listed.contains('\u{1b}'),
+        "{listed}"
+    );
 
     stack.release_dir(&example(), "1.0.0");
     stack.ok(&["deploy", "hello-service", "1.0.0", "--to", "dev", "--wait"]);
@@ -446,6 +457,10 @@ fn ferry_lock_of_an_ended_execution_is_released_and_the_lists_show_what_waits() 
     let status = stack.ok(&["status", "hello-service"]);
     assert!(
         status.contains(&format!("locked in prod by deployment {id}")),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!("awaiting approval in prod: deployment {id} of")),
         "{status}"
     );
     refused(

@@ -269,16 +269,21 @@ fn promotion_rule_refuses_and_a_recorded_reason_overrides() {
     stack.ok(&["env", "put", "dev", "--order", "1", "--approval", "none"]);
     stack.ok(&["env", "put", "prod", "--order", "2", "--approval", "auto"]);
     stack.release_dir(example().as_ref(), "1.0.0");
-    let refused = deploy(&stack, &["hello-service", "1.0.0", "--to", "prod"]);
-    let d = stack.wait_finished(&refused);
-    let err = Stack::step(&d, "prod")["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // Refused before anything starts: no deployment is recorded, no execution runs.
+    let out = stack.ferry(&["deploy", "hello-service", "1.0.0", "--to", "prod"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("PromotionRefused") && err.contains("never succeeded in dev"),
+        err.starts_with("error: promotion rule: hello-service 1.0.0 never succeeded in dev")
+            && err.contains("--reason"),
         "{err}"
     );
+    assert!(stack
+        .json(&["deployments"])
+        .as_array()
+        .is_some_and(Vec::is_empty));
+    // Targeting dev too is fine: dev deploys first.
+    assert!(out.stdout.is_empty());
 
     let id = deploy(
         &stack,

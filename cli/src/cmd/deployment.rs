@@ -168,7 +168,7 @@ pub(crate) async fn show_deployment(
             s.error.clone().unwrap_or_default(),
         ]);
     }
-    println!("{t}");
+    output::print(&t);
     for s in &steps {
         if let Some(why) = &s.failure_reason {
             println!("{} failed: {why}", s.environment);

@@ -252,6 +252,6 @@ pub async fn components(ctx: &Context, args: ComponentsArgs) -> Result<Exit> {
         }));
         t.add_row(row);
     }
-    println!("{t}");
+    output::print(&t);
     Ok(Exit::Success)
 }

@@ -95,7 +95,7 @@ async fn list(store: &Store, name: &ComponentName, format: Format) -> Result<()>
                 r.manifest.commit.clone().unwrap_or_default(),
             ]);
         }
-        println!("{t}");
+        output::print(&t);
     }
     if !rejections.is_empty() {
         println!("\nrejected uploads:");
@@ -108,7 +108,7 @@ async fn list(store: &Store, name: &ComponentName, format: Format) -> Result<()>
                 output::time(&r.rejected_at),
             ]);
         }
-        println!("{t}");
+        output::print(&t);
     }
     Ok(())
 }

@@ -119,7 +119,7 @@ async fn status(store: &Store, component: Option<&ComponentName>, format: Format
                 ]),
             };
         }
-        println!("{t}");
+        output::print(&t);
         for e in &v.environments {
             if let Some(l) = &e.lock {
                 let age = (Utc::now() - l.acquired_at).num_seconds().max(0);
@@ -133,8 +133,9 @@ async fn status(store: &Store, component: Option<&ComponentName>, format: Format
             }
             if let Some(a) = &e.pending_approval {
                 println!(
-                    "awaiting approval in {}: {} {} plan {} (sha256 {}), requested by {}, {}, expires {}",
+                    "awaiting approval in {}: deployment {} of {} {} plan {} (sha256 {}), requested by {}, {}, expires {}",
                     e.environment,
+                    a.deployment_id,
                     a.component,
                     a.version,
                     a.plan_summary,

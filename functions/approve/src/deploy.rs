@@ -32,9 +32,9 @@ pub async fn request_deployment(
         | DeployError::NoVersion(_)
         | DeployError::OneTarget(_)
         | DeployError::NotLive { .. } => ApiError::BadRequest(e.to_string()),
-        DeployError::NothingToRollBackTo { .. } | DeployError::Busy { .. } => {
-            ApiError::Conflict(e.to_string())
-        }
+        DeployError::NothingToRollBackTo { .. }
+        | DeployError::Busy { .. }
+        | DeployError::PromotionRefused { .. } => ApiError::Conflict(e.to_string()),
         DeployError::Frozen(_) => ApiError::Forbidden(e.to_string()),
         DeployError::Store(e) => ApiError::Store(e),
         DeployError::Start(_) => ApiError::Internal(e.to_string()),

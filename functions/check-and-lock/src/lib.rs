@@ -5,11 +5,12 @@
 
 use chrono::Utc;
 use ferry_shared::model::{
-    terraform_lock_key, unlock_command, ApprovalPolicy, ComponentName, DeployMode, Environment,
-    EnvironmentName, HistoryEntry, Lock, LockAttempt, Outcome, StepStatus, TerraformLockInfo,
-    Version,
+    terraform_lock_key, unlock_command, ApprovalPolicy, ComponentName, DeployMode, EnvironmentName,
+    Lock, LockAttempt, StepStatus, TerraformLockInfo,
 };
-use ferry_shared::operations::{record_stopped, recorded_deployment, CancelError};
+use ferry_shared::operations::{
+    promotion_gaps, record_stopped, recorded_deployment, succeeded_in, CancelError,
+};
 use ferry_shared::store::{Store, StoreError};
 use ferry_shared::workflow::{EnvContext, TaskFailure, WorkflowError};
 use serde::{Deserialize, Serialize};
@@ -69,33 +70,6 @@ pub struct CheckOutput {
     pub release_version_id: String,
     pub approval: String,
     pub approval_timeout_seconds: u64,
-}
-
-/// Whether `version` ever succeeded in `env` (a deploy or a rollback; older history lines
-/// carry no mode and were deploys).
-fn succeeded_in(history: &[HistoryEntry], env: &EnvironmentName, version: &Version) -> bool {
-    history.iter().any(|h| {
-        &h.environment == env
-            && &h.version == version
-            && h.outcome == Outcome::Succeeded
-            && h.mode.is_none_or(DeployMode::makes_live)
-    })
-}
-
-/// Environments before `target` in promotion order where `version` never succeeded. The rule
-/// is "passed every earlier environment at some time", not "live there now", so going back to
-/// an older version never needs an override.
-pub fn promotion_gaps(
-    envs: &[Environment],
-    history: &[HistoryEntry],
-    target: &Environment,
-    version: &Version,
-) -> Vec<EnvironmentName> {
-    envs.iter()
-        .filter(|e| e.order < target.order)
-        .filter(|e| !succeeded_in(history, &e.name, version))
-        .map(|e| e.name.clone())
-        .collect()
 }
 
 #[instrument(skip(deps, ctx), fields(deployment = %ctx.deployment_id, component = %ctx.component, environment = %ctx.environment))]
@@ -361,84 +335,5 @@ async fn execution_running(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<bool,
             Ok(false)
         }
         Err(e) => Err(WorkflowError::aws("states:DescribeExecution", e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ferry_shared::model::{ApprovalPolicy, ComponentName};
-
-    fn env(name: &str, order: u32) -> Environment {
-        Environment {
-            name: EnvironmentName::parse(name).unwrap(),
-            order,
-            approval: ApprovalPolicy::None,
-            approvers: vec![],
-            four_eyes: false,
-            trusted_session_roles: vec![],
-            approval_timeout_secs: 60,
-            confirm_name: false,
-            required_approvals: 1,
-            destroy_approvals: None,
-            freeze: None,
-            drift_check_secs: None,
-            updated_at: Utc::now(),
-        }
-    }
-
-    fn line(name: &str, version: &str, outcome: Outcome, mode: Option<DeployMode>) -> HistoryEntry {
-        HistoryEntry {
-            component: ComponentName::parse("web").unwrap(),
-            environment: EnvironmentName::parse(name).unwrap(),
-            version: Version::parse(version).unwrap(),
-            deployment_id: "d".into(),
-            outcome,
-            at: Utc::now(),
-            requester: "r".into(),
-            approver: None,
-            reason: None,
-            mode,
-            emergency: None,
-            terraform_lock: None,
-        }
-    }
-
-    #[test]
-    fn promotion_requires_a_success_in_every_earlier_environment() {
-        let envs = [env("dev", 1), env("staging", 2), env("prod", 3)];
-        let v = Version::parse("1.2.0").unwrap();
-        assert!(promotion_gaps(&envs, &[], &envs[0], &v).is_empty());
-        let ok = Outcome::Succeeded;
-        let gaps = promotion_gaps(
-            &envs,
-            &[
-                line("dev", "1.2.0", ok, None),
-                line("staging", "1.1.0", ok, Some(DeployMode::Deploy)),
-                // Neither a failure nor a plan passes an environment.
-                line(
-                    "staging",
-                    "1.2.0",
-                    Outcome::Failed,
-                    Some(DeployMode::Deploy),
-                ),
-                line(
-                    "staging",
-                    "1.2.0",
-                    Outcome::Planned,
-                    Some(DeployMode::PlanOnly),
-                ),
-            ],
-            &envs[2],
-            &v,
-        );
-        assert_eq!(gaps, vec![EnvironmentName::parse("staging").unwrap()]);
-        // A success at some time counts, whatever is live now (older lines have no mode).
-        let passed = [
-            line("dev", "1.2.0", ok, None),
-            line("staging", "1.2.0", ok, Some(DeployMode::Rollback)),
-            line("staging", "1.3.0", ok, Some(DeployMode::Deploy)),
-        ];
-        assert!(promotion_gaps(&envs, &passed, &envs[2], &v).is_empty());
     }
 }

@@ -9,7 +9,7 @@ use tracing::info;
 
 use crate::model::{
     ComponentName, DeployMode, Deployment, DeploymentStatus, Environment, EnvironmentName,
-    FreezeRefusal, Outcome, Version, VersionSpec,
+    FreezeRefusal, HistoryEntry, Outcome, Version, VersionSpec,
 };
 use crate::store::{Store, StoreError};
 
@@ -74,10 +74,44 @@ pub enum DeployError {
     },
     #[error(transparent)]
     Frozen(FreezeRefusal),
+    #[error("promotion rule: {component} {version} never succeeded in {missing} (earlier in the promotion order than {target}); deploy there first, or override with --reason \"why\"")]
+    PromotionRefused {
+        component: ComponentName,
+        version: Version,
+        missing: String,
+        target: EnvironmentName,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("starting the deploy workflow failed: {0}")]
     Start(String),
+}
+
+/// Whether `version` ever succeeded in `env` (a deploy or a rollback; older history lines
+/// carry no mode and were deploys).
+pub fn succeeded_in(history: &[HistoryEntry], env: &EnvironmentName, version: &Version) -> bool {
+    history.iter().any(|h| {
+        &h.environment == env
+            && &h.version == version
+            && h.outcome == Outcome::Succeeded
+            && h.mode.is_none_or(DeployMode::makes_live)
+    })
+}
+
+/// Environments before `target` in promotion order where `version` never succeeded. The rule
+/// is "passed every earlier environment at some time", not "live there now", so going back to
+/// an older version never needs an override.
+pub fn promotion_gaps(
+    envs: &[Environment],
+    history: &[HistoryEntry],
+    target: &Environment,
+    version: &Version,
+) -> Vec<EnvironmentName> {
+    envs.iter()
+        .filter(|e| e.order < target.order)
+        .filter(|e| !succeeded_in(history, &e.name, version))
+        .map(|e| e.name.clone())
+        .collect()
 }
 
 /// Execution names allow letters, digits, '-' and '_' up to 80 characters.
@@ -149,6 +183,29 @@ pub async fn start_deployment(
         .as_deref()
         .map(str::trim)
         .filter(|r| !r.is_empty());
+    // The promotion rule is checked before anything starts (check-and-lock checks again when
+    // each environment's turn comes): an earlier environment this deployment also targets
+    // counts, since it deploys first.
+    if req.mode == DeployMode::Deploy && reason.is_none() {
+        let all = store.list_environments().await?;
+        let history = store.list_history(&component, None).await?;
+        for (i, target) in envs.iter().enumerate() {
+            let gaps = promotion_gaps(&all, &history, target, &version);
+            let missing: Vec<&str> = gaps
+                .iter()
+                .filter(|g| !envs[..i].iter().any(|e| &e.name == *g))
+                .map(EnvironmentName::as_str)
+                .collect();
+            if !missing.is_empty() {
+                return Err(DeployError::PromotionRefused {
+                    component,
+                    version,
+                    missing: missing.join(", "),
+                    target: target.name.clone(),
+                });
+            }
+        }
+    }
 
     let id = deployment_id(&component, &version);
     let now = Utc::now();
@@ -322,6 +379,80 @@ pub async fn recorded_deployment(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ApprovalPolicy;
+
+    fn env(name: &str, order: u32) -> Environment {
+        Environment {
+            name: EnvironmentName::parse(name).unwrap(),
+            order,
+            approval: ApprovalPolicy::None,
+            approvers: vec![],
+            four_eyes: false,
+            trusted_session_roles: vec![],
+            approval_timeout_secs: 60,
+            confirm_name: false,
+            required_approvals: 1,
+            destroy_approvals: None,
+            freeze: None,
+            drift_check_secs: None,
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn line(name: &str, version: &str, outcome: Outcome, mode: Option<DeployMode>) -> HistoryEntry {
+        HistoryEntry {
+            component: ComponentName::parse("web").unwrap(),
+            environment: EnvironmentName::parse(name).unwrap(),
+            version: Version::parse(version).unwrap(),
+            deployment_id: "d".into(),
+            outcome,
+            at: Utc::now(),
+            requester: "r".into(),
+            approver: None,
+            reason: None,
+            mode,
+            emergency: None,
+            terraform_lock: None,
+        }
+    }
+
+    #[test]
+    fn promotion_requires_a_success_in_every_earlier_environment() {
+        let envs = [env("dev", 1), env("staging", 2), env("prod", 3)];
+        let v = Version::parse("1.2.0").unwrap();
+        assert!(promotion_gaps(&envs, &[], &envs[0], &v).is_empty());
+        let ok = Outcome::Succeeded;
+        let gaps = promotion_gaps(
+            &envs,
+            &[
+                line("dev", "1.2.0", ok, None),
+                line("staging", "1.1.0", ok, Some(DeployMode::Deploy)),
+                // Neither a failure nor a plan passes an environment.
+                line(
+                    "staging",
+                    "1.2.0",
+                    Outcome::Failed,
+                    Some(DeployMode::Deploy),
+                ),
+                line(
+                    "staging",
+                    "1.2.0",
+                    Outcome::Planned,
+                    Some(DeployMode::PlanOnly),
+                ),
+            ],
+            &envs[2],
+            &v,
+        );
+        assert_eq!(gaps, vec![EnvironmentName::parse("staging").unwrap()]);
+        // A success at some time counts, whatever is live now (older lines have no mode).
+        let passed = [
+            line("dev", "1.2.0", ok, None),
+            line("staging", "1.2.0", ok, Some(DeployMode::Rollback)),
+            line("staging", "1.3.0", ok, Some(DeployMode::Deploy)),
+        ];
+        assert!(promotion_gaps(&envs, &passed, &envs[2], &v).is_empty());
+    }
 
     #[test]
     fn deployment_ids_are_valid_execution_names() {
