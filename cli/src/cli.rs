@@ -50,8 +50,15 @@ pub enum Command {
     Unfreeze(cmd::freeze::UnfreezeArgs),
     Cancel(cmd::cancel::Args),
     /// Approve a deployment's pending plan.
+    ///
+    /// Example: ferry approve hello-service-1-2-0-20261127120000-ab12cd --env prod --comment "ok"
+    ///
+    /// With --browser, the Ferry API mints a review-page link for your own identity (checked
+    /// against the environment's rules) and opens it: review the plan and decide there.
     Approve(cmd::approve::Args),
     /// Reject a deployment's pending plan.
+    ///
+    /// Example: ferry reject hello-service-1-2-0-20261127120000-ab12cd --env prod --comment "not during the freeze"
     Reject(cmd::approve::Args),
     Approvers(cmd::approvers::Args),
     Status(cmd::status::Args),
@@ -125,6 +132,40 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every command a person runs has an example in its help, and every argument says what
+    /// it is.
+    #[test]
+    fn every_command_has_an_example_and_every_argument_a_description() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let here = format!("{path} {}", cmd.get_name());
+            let leaf = !cmd.has_subcommands() || cmd.is_args_conflicts_with_subcommands_set();
+            let about = cmd
+                .get_long_about()
+                .or(cmd.get_about())
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            if leaf && !cmd.is_hide_set() && !about.contains("Example") && path.contains(' ') {
+                missing.push(format!("{here}: no example"));
+            }
+            for a in cmd.get_arguments() {
+                if a.is_hide_set() || ["help", "version"].contains(&a.get_id().as_str()) {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{here}: {} has no description", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &here, missing);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
     }
 
     #[test]

@@ -13,12 +13,8 @@ use crate::context::Context;
 use crate::exit::Exit;
 use crate::stack::Resource;
 
-/// Approve or reject a deployment's pending plan.
-///
-/// Example: ferry approve hello-service-1-2-0-20261127120000-ab12cd --env prod --comment "ok"
-///
-/// With --browser, the Ferry API mints a review-page link for your own identity (checked
-/// against the environment's rules) and opens it: review the plan and decide there.
+/// Approve or reject a deployment's pending plan (the help is on the `approve` and `reject`
+/// commands in cli.rs).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The deployment id `ferry deploy` printed.

@@ -24,6 +24,8 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum ApproversCommand {
     /// Send one approver's notifications (and only theirs) to an endpoint.
+    ///
+    /// Example: ferry approvers subscribe arn:aws:iam::123456789012:user/alice --email alice@example.com
     Subscribe(SubscribeArgs),
 }
 

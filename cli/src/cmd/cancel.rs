@@ -12,6 +12,7 @@ use crate::exit::Exit;
 /// Example: ferry cancel hello-service-1-2-0-20261127120000-ab12cd --reason "wrong version"
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The deployment id (`ferry deploy` prints it).
     deployment: String,
     /// Why, recorded in the deployment and its history.
     #[arg(long)]

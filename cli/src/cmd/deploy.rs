@@ -20,6 +20,7 @@ use crate::stack::Resource;
 /// Example: ferry deploy hello-service 1.2.0 --to staging,prod --wait
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The component (the name in its ferry.json).
     #[arg(value_parser = crate::parse::component)]
     component: ComponentName,
     /// A registered version, or `latest`.

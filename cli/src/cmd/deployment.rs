@@ -19,6 +19,7 @@ use crate::output::{self, Format};
 /// Example: ferry deployment hello-service-1-2-0-20261127120000-ab12cd --wait
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The deployment id (`ferry deploy` prints it).
     id: String,
     /// Follow it until it ends.
     #[arg(long)]

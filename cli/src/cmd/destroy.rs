@@ -15,8 +15,10 @@ use crate::exit::Exit;
 /// Example: ferry destroy hello-service --env dev --reason "environment retired" --wait
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The component (the name in its ferry.json).
     #[arg(value_parser = crate::parse::component)]
     component: ComponentName,
+    /// The environment.
     #[arg(long, value_parser = crate::parse::environment)]
     env: EnvironmentName,
     /// Why (recorded).

@@ -31,15 +31,21 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum DriftCommand {
     /// Check one environment now (scheduled checks follow `ferry env put --drift-check`).
+    ///
+    /// Example: ferry drift check hello-service --env prod --wait
     Check(CheckArgs),
     /// Plan and apply the live version again, through the approval gate, undoing the drift.
+    ///
+    /// Example: ferry drift reconcile hello-service --env prod --wait
     Reconcile(ReconcileArgs),
 }
 
 #[derive(Debug, clap::Args)]
 struct CheckArgs {
+    /// The component (the name in its ferry.json).
     #[arg(value_parser = crate::parse::component)]
     component: ComponentName,
+    /// The environment.
     #[arg(long, value_parser = crate::parse::environment)]
     env: EnvironmentName,
     #[command(flatten)]
@@ -48,8 +54,10 @@ struct CheckArgs {
 
 #[derive(Debug, clap::Args)]
 struct ReconcileArgs {
+    /// The component (the name in its ferry.json).
     #[arg(value_parser = crate::parse::component)]
     component: ComponentName,
+    /// The environment.
     #[arg(long, value_parser = crate::parse::environment)]
     env: EnvironmentName,
     /// Why (recorded) [default: "reconcile drift"].

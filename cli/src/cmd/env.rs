@@ -31,20 +31,30 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum EnvCommand {
     /// Create an environment, or change the fields given on an existing one.
+    ///
+    /// Example: ferry env put prod --order 3 --approval required --four-eyes --required-approvals 2
     Put(PutArgs),
     /// List environments in promotion order.
+    ///
+    /// Example: ferry env list
     List,
     /// Everything about one environment: rules, approvers, freeze.
+    ///
+    /// Example: ferry env show prod
     Show {
+        /// The environment's name.
         #[arg(value_parser = crate::parse::environment)]
         name: EnvironmentName,
     },
     /// Delete an environment; refused while anything is live or locked there unless --force.
+    ///
+    /// Example: ferry env delete dev2 --force --reason "merged into dev"
     Delete(DeleteArgs),
 }
 
 #[derive(Debug, clap::Args)]
 struct PutArgs {
+    /// The environment's name.
     #[arg(value_parser = crate::parse::environment)]
     name: EnvironmentName,
     /// Promotion order: lower first (required for a new environment).
@@ -93,6 +103,7 @@ struct PutArgs {
 
 #[derive(Debug, clap::Args)]
 struct DeleteArgs {
+    /// The environment's name.
     #[arg(value_parser = crate::parse::environment)]
     name: EnvironmentName,
     /// Delete even though something is live or locked there (needs --reason; recorded in each

@@ -39,6 +39,7 @@ pub struct FreezeArgs {
 /// Example: ferry unfreeze prod
 #[derive(Debug, clap::Args)]
 pub struct UnfreezeArgs {
+    /// The environments.
     #[arg(value_parser = crate::parse::environment, required_unless_present = "all", conflicts_with = "all")]
     envs: Vec<EnvironmentName>,
     /// Every environment.

@@ -14,6 +14,7 @@ use crate::output::{self, Format};
 /// Example: ferry history hello-service --env prod
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The component (the name in its ferry.json).
     #[arg(value_parser = crate::parse::component)]
     component: ComponentName,
     /// Only this environment.

@@ -32,8 +32,10 @@ pub enum Filter {
 /// Example: ferry deployments --component hello-service --status waiting --limit 20
 #[derive(Debug, clap::Args)]
 pub struct DeploymentsArgs {
+    /// The component (the name in its ferry.json).
     #[arg(long, value_parser = crate::parse::component)]
     component: Option<ComponentName>,
+    /// Only deployments in this state.
     #[arg(long, value_enum)]
     status: Option<Filter>,
     /// At most this many (newest first).
@@ -203,6 +205,7 @@ pub struct ComponentsArgs {
 
 #[derive(Serialize)]
 struct ComponentRow {
+    /// The component (the name in its ferry.json).
     component: ComponentName,
     /// Environment → live version (`null` where nothing is live), in promotion order.
     environments: BTreeMap<String, Option<String>>,

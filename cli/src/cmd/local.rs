@@ -28,13 +28,21 @@ impl Args {
 enum LocalCommand {
     /// Start the local stack in the background (or reuse it) and print the variables that
     /// point ferry at it: `eval "$(ferry local up)"`.
+    ///
+    /// Example: eval "$(ferry local up)"
     Up,
-    /// Stop the local stack.
+    /// Stop the local stack (running deployments are recorded aborted first).
+    ///
+    /// Example: ferry local down
     Down,
     /// Print the variables of the running local stack.
+    ///
+    /// Example: eval "$(ferry local env)"
     Env,
     /// Print the approval notifications the stack sent, as approvers receive them (each
     /// approver's message carries their own review link). Reading a message removes it.
+    ///
+    /// Example: ferry local outbox --follow
     Outbox {
         /// Keep waiting for new messages (Ctrl-C to stop).
         #[arg(long)]

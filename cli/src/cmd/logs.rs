@@ -35,6 +35,7 @@ impl BuildStep {
 /// Example: ferry logs hello-service-1-2-0-20261127120000-ab12cd --env prod --step plan -f
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The deployment id (`ferry deploy` prints it).
     deployment: String,
     /// The environment [default: the one the deployment is at, or its last].
     #[arg(long, value_parser = crate::parse::environment)]

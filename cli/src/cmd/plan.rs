@@ -14,11 +14,13 @@ use crate::exit::Exit;
 /// Example: ferry plan hello-service 1.5.0 --env staging
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The component (the name in its ferry.json).
     #[arg(value_parser = crate::parse::component)]
     component: ComponentName,
     /// A registered version, or `latest`.
     #[arg(value_parser = crate::parse::version_spec)]
     version: VersionSpec,
+    /// The environment.
     #[arg(long, value_parser = crate::parse::environment)]
     env: EnvironmentName,
     /// Return once the plan is requested instead of waiting for it.

@@ -30,6 +30,7 @@ enum ReleaseStatus {
 #[derive(Serialize)]
 struct ReleaseResult<'a> {
     status: ReleaseStatus,
+    /// The component (the name in its ferry.json).
     component: String,
     version: String,
     s3_key: String,

@@ -14,6 +14,7 @@ use crate::stack::Resource;
 
 #[derive(Serialize)]
 struct Listing {
+    /// The component (the name in its ferry.json).
     component: String,
     releases: Vec<Release>,
     rejections: Vec<Rejection>,
@@ -25,6 +26,7 @@ struct Listing {
 /// Example: ferry releases hello-service
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The component (the name in its ferry.json).
     #[arg(value_parser = crate::parse::component)]
     component: ComponentName,
     /// Show uploads whose registration failed every attempt (a fault, not a bad zip), instead.

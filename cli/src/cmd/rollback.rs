@@ -15,8 +15,10 @@ use crate::exit::Exit;
 /// Example: ferry rollback hello-service --env prod --reason "1.4.2 breaks checkout" --wait
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The component (the name in its ferry.json).
     #[arg(value_parser = crate::parse::component)]
     component: ComponentName,
+    /// The environment.
     #[arg(long, value_parser = crate::parse::environment)]
     env: EnvironmentName,
     /// A version that succeeded in the environment before [default: the one live before the

@@ -31,6 +31,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
 
 #[derive(Serialize)]
 struct StatusView {
+    /// The component (the name in its ferry.json).
     component: ComponentName,
     environments: Vec<EnvStatus>,
 }

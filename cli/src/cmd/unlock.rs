@@ -37,6 +37,7 @@ const STOPPING_GRACE: Duration = Duration::from_secs(120);
 /// Example: ferry unlock hello-service --env prod --terraform --reason "apply build killed, INC-42"
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The component (the name in its ferry.json).
     #[arg(value_parser = crate::parse::component)]
     component: ComponentName,
     /// The environment whose terraform state is locked.
