@@ -26,6 +26,14 @@ pub struct Cli {
     #[arg(long, global = true, env = "FERRY_STACK")]
     pub stack: Option<String>,
 
+    /// Use this AWS profile (as the AWS CLI's --profile; overrides AWS_PROFILE).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+
+    /// Use this AWS region (as the AWS CLI's --region; overrides AWS_REGION).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+
     /// Show what Ferry and the handlers it runs log (info level; FERRY_LOG or RUST_LOG take an
     /// EnvFilter directive instead).
     #[arg(long, short = 'v', global = true)]

@@ -30,6 +30,14 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let args = cli::Cli::parse();
+    // The SDK's own loader reads these, so --profile/--region behave exactly like the AWS
+    // CLI's (set before any thread exists).
+    if let Some(p) = &args.profile {
+        std::env::set_var("AWS_PROFILE", p);
+    }
+    if let Some(r) = &args.region {
+        std::env::set_var("AWS_REGION", r);
+    }
     // The terminal gets ferry's own warnings only; the handlers ferry runs in-process (cancel,
     // local mode) log nothing there unless asked (-v, FERRY_LOG, RUST_LOG). The local stack's
     // daemon logs at info into its log file.

@@ -543,6 +543,9 @@ fn unreachable_stack_missing_region_credentials_and_stack_are_said_in_words() {
     let mut no_region = keys.to_vec();
     no_region.push(("FERRY_TABLE", "t".to_owned()));
     assert!(run(&no_region, &["status"]).contains("no AWS region is set"));
+    // --region is the AWS CLI's: with it the same call gets as far as the network.
+    no_region.push(("AWS_ENDPOINT_URL", closed.clone()));
+    assert!(run(&no_region, &["--region", "eu-west-1", "status"]).contains("nothing answers"));
 
     let no_keys = [
         ("AWS_REGION", "us-east-1".to_owned()),
