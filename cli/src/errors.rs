@@ -2,12 +2,35 @@
 //! debug dump. The SDK's errors are recognised by what their chain says (they are generic over
 //! every operation, so their text is the common ground), then said again in words.
 
+/// A release refused before it was uploaded, for the reasons registration would refuse it:
+/// exits like a rejection after upload (3).
+#[derive(Debug)]
+pub struct Rejected(pub String);
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// How `ferry` exits for `err`.
+pub fn exit_for(err: &anyhow::Error) -> crate::exit::Exit {
+    if err.downcast_ref::<Rejected>().is_some() {
+        crate::exit::Exit::Rejected
+    } else {
+        crate::exit::Exit::Failure
+    }
+}
+
 /// The one line `ferry` prints for `err` (after `error: `).
 pub fn one_line(err: &anyhow::Error) -> String {
     let full = format!("{err:#}");
     match known_cause(&full) {
         // Ferry's own words before the SDK's ("…, so nothing was changed") are kept.
-        Some(known) => match ferrys_part(&full) {
+        // (The missing-stack line already names what was being read.)
+        Some(known) => match ferrys_part(&full).filter(|_| !known.starts_with("stack ")) {
             Some(context) => format!("{context}: {known}"),
             None => known,
         },
@@ -24,9 +47,6 @@ fn ferrys_part(full: &str) -> Option<&str> {
         "io error",
         "ValidationError",
     ];
-    if full.starts_with("reading stack ") {
-        return None;
-    }
     let at = SDK.iter().filter_map(|m| full.find(m)).min()?;
     let context = full[..at].trim_end_matches([':', ' ']);
     (!context.is_empty()).then_some(context)

@@ -55,7 +55,7 @@ fn main() -> ExitCode {
             if verbose {
                 eprintln!("detail: {err:#}");
             }
-            Exit::Failure.into()
+            errors::exit_for(&err).into()
         }
     }
 }

@@ -63,8 +63,9 @@ fn release_register_reject_and_list_through_the_local_stack() {
         "abc",
     ]);
     assert!(out.status.success());
+    // Refused before upload like registration would refuse it: exit 3, as a rejection.
     let out = stack.ferry(&["release", other.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     assert!(
         err.starts_with("error: ") && err.contains("immutable"),
@@ -74,7 +75,7 @@ fn release_register_reject_and_list_through_the_local_stack() {
     // A bad zip is refused locally with one error line and nothing uploaded.
     let bad = write_zip(stack.dir.path(), "bad.zip", b"not a zip");
     let out = stack.ferry(&["release", &bad]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("not a zip"));
 
@@ -361,7 +362,7 @@ fn an_upload_never_replaces_bytes_already_at_the_key() {
     );
     let path = write_zip(stack.dir.path(), "once-1.0.0.zip", &other);
     let out = stack.ferry(&["release", &path]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
     let stored = rt.block_on(async {
         s3.get_object()

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine as _;
 use ferry_shared::artifact::SHA256_METADATA;
@@ -47,8 +47,11 @@ async fn release(
     wait: Option<Duration>,
     format: Format,
 ) -> Result<ReleaseStatus> {
-    // Everything registration would refuse is refused here first, before any upload.
-    let local = package::inspect(zip).await?;
+    // Everything registration would refuse is refused here first, before any upload — a
+    // rejection like registration's (exit 3), only sooner.
+    let local = package::inspect(zip)
+        .await
+        .map_err(|e| anyhow::Error::new(crate::errors::Rejected(format!("{e:#}"))))?;
     let key = local.manifest.key();
     let sha_hex = hex::encode(local.sha256);
     if let Some(existing) = store.get_release(&key.component, &key.version).await? {
@@ -61,13 +64,12 @@ async fn release(
             )?;
             return Ok(ReleaseStatus::Registered);
         }
-        bail!(
+        return Err(crate::errors::Rejected(format!(
             "{} {} is already registered with other bytes (SHA-256 {}); releases are immutable — \
              bump the version",
-            key.component,
-            key.version,
-            existing.sha256
-        );
+            key.component, key.version, existing.sha256
+        ))
+        .into());
     }
 
     let body = ByteStream::from_path(zip)
@@ -95,13 +97,14 @@ async fn release(
                 .and_then(aws_sdk_s3::error::ProvideErrorMetadata::code)
                 == Some("PreconditionFailed") =>
         {
-            bail!(
+            return Err(crate::errors::Rejected(format!(
                 "s3://{bucket}/{} already exists (an earlier upload of {} {}, registered or not); \
                  releases are immutable — bump the version",
                 key.s3_key(),
                 key.component,
                 key.version
-            )
+            ))
+            .into())
         }
         other => other.with_context(|| format!("uploading to s3://{bucket}/{}", key.s3_key()))?,
     };
