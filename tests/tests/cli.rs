@@ -50,9 +50,15 @@ fn release_register_reject_and_list_through_the_local_stack() {
         stdout(&out)
     );
 
-    // Re-releasing the same bytes is fine; other bytes for the same version are refused up front.
+    // Re-releasing the same bytes is fine (and says so); other bytes for the same version are
+    // refused up front.
     let out = stack.ferry(&["release", zip.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("already registered with these bytes"),
+        "{}",
+        stdout(&out)
+    );
     let other = stack.dir.path().join("other.zip");
     let out = stack.ferry(&[
         "package",

@@ -56,12 +56,21 @@ async fn release(
     let sha_hex = hex::encode(local.sha256);
     if let Some(existing) = store.get_release(&key.component, &key.version).await? {
         if existing.sha256 == sha_hex {
-            report(
-                format,
-                ReleaseStatus::Registered,
-                &existing_result(&existing),
-                None,
-            )?;
+            // The same bytes again (a reproducible package of an unchanged component): nothing
+            // to upload, and nothing wrong.
+            if format == Format::Table {
+                println!(
+                    "registered {} {} (already registered with these bytes; sha256 {})",
+                    existing.component, existing.version, existing.sha256
+                );
+            } else {
+                report(
+                    format,
+                    ReleaseStatus::Registered,
+                    &existing_result(&existing),
+                    None,
+                )?;
+            }
             return Ok(ReleaseStatus::Registered);
         }
         return Err(crate::errors::Rejected(format!(
