@@ -11,10 +11,13 @@ pub enum Exit {
     Usage = 2,
     /// `ferry release`: the upload was rejected (the reason is printed).
     Rejected = 3,
-    /// `ferry release`: registration was not seen before the timeout.
+    /// A wait that timed out: registration not seen (`ferry release`), a deployment still
+    /// running after `--wait-timeout`, a build not started (`ferry logs -f`).
     TimedOut = 4,
     /// `ferry deploy --wait` / `ferry deployment --wait`: the deployment did not succeed.
     DeployFailed = 5,
+    /// Ctrl-C while following a deployment: ferry stopped, the deployment goes on.
+    Interrupted = 130,
 }
 
 impl Exit {
@@ -31,6 +34,7 @@ impl Exit {
             3 => Exit::Rejected,
             4 => Exit::TimedOut,
             5 => Exit::DeployFailed,
+            130 => Exit::Interrupted,
             _ => return None,
         })
     }

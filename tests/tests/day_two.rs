@@ -428,6 +428,41 @@ fn ferry_lock_of_an_ended_execution_is_released_and_the_lists_show_what_waits() 
     let id = stack.deploy(&["hello-service", "1.0.0", "--to", "prod", "--as", "alice"]);
     stack.wait_step(&id, "prod", "awaiting-approval");
 
+    // Waiting for it gives up at --wait-timeout (exit 4), and on Ctrl-C (exit 130); both say it
+    // goes on and how to re-attach.
+    let out = stack.ferry(&["deployment", &id, "--wait", "--wait-timeout", "1s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!(
+        "deployment {id} continues; re-attach with `ferry deployment {id} --wait`"
+    )));
+    let mut follower = stack
+        .command(&["deployment", &id, "--wait"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ferry");
+    let mut err = std::io::BufReader::new(follower.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
+    assert!(first.contains("awaiting-approval"), "{first}");
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &follower.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(interrupted.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert_eq!(follower.wait().unwrap().code(), Some(130), "{rest}");
+    assert!(
+        rest.contains("stopped following") && rest.contains("continues"),
+        "{rest}"
+    );
+
     // The lists: the deployment waits, the gate is carol's to decide but not alice's.
     let waiting = stack.json(&["deployments", "--status", "waiting"]);
     assert_eq!(waiting[0]["id"], id.as_str(), "{waiting:#}");

@@ -97,12 +97,8 @@ pub async fn request(ctx: &Context, req: &DeployRequest, args: &RequestArgs) -> 
     }
     let store = ctx.store(args.resources.table.table.as_deref()).await?;
     let sfn = ctx.sfn().await;
-    let ok = follow(&store, &sfn, &d.id, args.wait_timeout).await?;
+    let followed = follow(&store, &sfn, &d.id, args.wait_timeout).await?;
     // What it did, once it ended: the plan for a plan-only, the steps for the rest.
     super::deployment::show_deployment(&store, &sfn, &d.id, ctx.format).await?;
-    Ok(if ok {
-        Exit::Success
-    } else {
-        Exit::DeployFailed
-    })
+    Ok(followed.exit())
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use aws_sdk_sfn::types::ExecutionStatus;
 use ferry_shared::model::{DeployMode, Deployment, EnvironmentName, Step, StepStatus};
 use ferry_shared::store::Store;
@@ -34,13 +34,12 @@ pub struct Args {
 pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
     let store = ctx.store(args.table.table.as_deref()).await?;
     let sfn = ctx.sfn().await;
-    let failed = args.wait && !follow(&store, &sfn, &args.id, args.wait_timeout).await?;
+    let followed = match args.wait {
+        true => follow(&store, &sfn, &args.id, args.wait_timeout).await?,
+        false => Followed::Succeeded,
+    };
     show_deployment(&store, &sfn, &args.id, ctx.format).await?;
-    Ok(if failed {
-        Exit::DeployFailed
-    } else {
-        Exit::Success
-    })
+    Ok(followed.exit())
 }
 
 /// A deployment and its execution ARN.
@@ -200,12 +199,62 @@ fn step_error(s: &Step) -> String {
 }
 
 /// Follows a deployment step by step until its execution ends; returns whether it succeeded.
+/// How following a deployment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followed {
+    Succeeded,
+    /// It ended any other way (failed, aborted, timed out in Step Functions).
+    DidNotSucceed,
+    /// `--wait-timeout` passed first; the deployment goes on.
+    TimedOut,
+    /// Ctrl-C: ferry stopped following; the deployment goes on.
+    Interrupted,
+}
+
+impl Followed {
+    /// How `ferry` exits after following.
+    pub fn exit(self) -> Exit {
+        match self {
+            Self::Succeeded => Exit::Success,
+            Self::DidNotSucceed => Exit::DeployFailed,
+            Self::TimedOut => Exit::TimedOut,
+            Self::Interrupted => Exit::Interrupted,
+        }
+    }
+}
+
+/// Follows a deployment step by step until its execution ends, `timeout` passes, or Ctrl-C;
+/// the last two leave the deployment running and say how to re-attach.
 pub async fn follow(
     store: &Store,
     sfn: &aws_sdk_sfn::Client,
     id: &str,
     timeout: Duration,
-) -> Result<bool> {
+) -> Result<Followed> {
+    let again = format!("re-attach with `ferry deployment {id} --wait`");
+    tokio::select! {
+        r = follow_steps(store, sfn, id, timeout) => match r? {
+            Some(true) => Ok(Followed::Succeeded),
+            Some(false) => Ok(Followed::DidNotSucceed),
+            None => {
+                eprintln!("stopped waiting after {}: deployment {id} continues; {again}", humantime::format_duration(timeout));
+                Ok(Followed::TimedOut)
+            }
+        },
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\nstopped following: deployment {id} continues; {again}, or stop it with `ferry cancel {id}`");
+            Ok(Followed::Interrupted)
+        }
+    }
+}
+
+/// `Some(succeeded)` once the execution ended; `None` when `timeout` passed first.
+async fn follow_steps(
+    store: &Store,
+    sfn: &aws_sdk_sfn::Client,
+    id: &str,
+    timeout: Duration,
+) -> Result<Option<bool>> {
     let (d, arn) = started_deployment(store, id).await?;
     let deadline = Instant::now() + timeout;
     let mut seen: Vec<(EnvironmentName, StepStatus)> = Vec::new();
@@ -255,10 +304,10 @@ pub async fn follow(
                 }
             }
             eprintln!("deployment {id}: {}", status.as_str());
-            return Ok(status == ExecutionStatus::Succeeded);
+            return Ok(Some(status == ExecutionStatus::Succeeded));
         }
         if Instant::now() > deadline {
-            bail!("deployment {id} still running after {timeout:?}");
+            return Ok(None);
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
