@@ -26,8 +26,8 @@ ferry package examples/hello-service --out "$work/hello-service-1.0.0.zip" --for
 say "ferry release $work/hello-service-1.0.0.zip"
 ferry release "$work/hello-service-1.0.0.zip"
 
-say "ferry package examples/hello-service --version 1.1.0 … && ferry release …"
-ferry package examples/hello-service --version 1.1.0 --out "$work/hello-service-1.1.0.zip" --force >/dev/null
+say "ferry package examples/hello-service --set-version 1.1.0 … && ferry release …"
+ferry package examples/hello-service --set-version 1.1.0 --out "$work/hello-service-1.1.0.zip" --force >/dev/null
 ferry release "$work/hello-service-1.1.0.zip"
 
 # A zip with no ferry.json, uploaded behind ferry's back: registration rejects it and says why.

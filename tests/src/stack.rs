@@ -352,7 +352,7 @@ impl Stack {
         self.ok(&[
             "package",
             dir.to_str().unwrap_or_default(),
-            "--version",
+            "--set-version",
             version,
             "--out",
             zip.to_str().unwrap_or_default(),

@@ -579,3 +579,30 @@ fn unreachable_stack_missing_region_credentials_and_stack_are_said_in_words() {
         "{err}"
     );
 }
+
+/// `ferry` alone is a usage error (help on stderr, exit 2); `--help` and `--version` are
+/// answers (stdout, exit 0), and `--version` belongs to ferry alone.
+#[test]
+fn no_command_is_a_usage_error_and_help_and_version_are_answers() {
+    let ferry = |args: &[&str]| {
+        std::process::Command::new(ferry_tests::workspace_bin("ferry"))
+            .args(args)
+            .output()
+            .expect("ferry")
+    };
+    let out = ferry(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("Usage: ferry") && out.stdout.is_empty());
+    let out = ferry(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("Usage: ferry"));
+    let out = ferry(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).starts_with("ferry "), "{}", stdout(&out));
+    let out = ferry(&["package", "--help"]);
+    assert!(
+        stdout(&out).contains("--set-version") && !stdout(&out).contains("--version "),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -212,7 +212,7 @@ pub async fn inspect(path: &Path) -> Result<LocalRelease> {
 
 /// Build a release zip from a component directory holding ferry.json and its Terraform.
 ///
-/// Example: ferry package ./hello-service --version 1.2.0 --commit "$(git rev-parse HEAD)"
+/// Example: ferry package ./hello-service --set-version 1.2.0 --commit "$(git rev-parse HEAD)"
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The component directory.
@@ -220,8 +220,8 @@ pub struct Args {
     /// Where to write the zip (default: <component>-<version>.zip).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Override the manifest's version.
-    #[arg(long, value_parser = crate::parse::version)]
+    /// Override the manifest's version (`--version` is ferry's own, on the top level).
+    #[arg(long = "set-version", value_name = "VERSION", value_parser = crate::parse::version)]
     version: Option<ferry_shared::model::Version>,
     /// Record this commit in the manifest.
     #[arg(long)]
