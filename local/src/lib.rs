@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 pub use stack::StackNames;
 
 /// What a client needs to reach a running local stack; printed as shell exports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalEnv {
     pub pid: u32,
     pub endpoint: String,

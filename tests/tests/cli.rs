@@ -599,6 +599,22 @@ fn no_command_is_a_usage_error_and_help_and_version_are_answers() {
     let out = ferry(&["--version"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).starts_with("ferry "), "{}", stdout(&out));
+    // What `ferry local up` puts in a shell can be taken out again, stack or not.
+    let out = ferry(&["local", "env", "--unset"]);
+    assert_eq!(out.status.code(), Some(0));
+    for v in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "FERRY_TABLE",
+        "FERRY_LOCAL",
+    ] {
+        assert!(
+            stdout(&out).lines().any(|l| l == format!("unset {v}")),
+            "{v}: {}",
+            stdout(&out)
+        );
+    }
     let out = ferry(&["package", "--help"]);
     assert!(
         stdout(&out).contains("--set-version") && !stdout(&out).contains("--version "),

@@ -35,10 +35,16 @@ enum LocalCommand {
     ///
     /// Example: ferry local down
     Down,
-    /// Print the variables of the running local stack.
+    /// Print the variables of the running local stack (or, with --unset, the commands that
+    /// remove them from your shell, so your own AWS credentials and region apply again).
     ///
     /// Example: eval "$(ferry local env)"
-    Env,
+    /// Example: eval "$(ferry local env --unset)"
+    Env {
+        /// Print `unset …` for every variable `ferry local up` exports.
+        #[arg(long)]
+        unset: bool,
+    },
     /// Print the approval notifications the stack sent, as approvers receive them (each
     /// approver's message carries their own review link). Reading a message removes it.
     ///
@@ -82,7 +88,12 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
                 eprintln!("no local stack running");
             }
         }
-        LocalCommand::Env => match ferry_local::daemon::running(&settings.dir) {
+        LocalCommand::Env { unset: true } => {
+            for (k, _) in ferry_local::LocalEnv::default().exports() {
+                println!("unset {k}");
+            }
+        }
+        LocalCommand::Env { unset: false } => match ferry_local::daemon::running(&settings.dir) {
             Some(env) => print_exports(ctx, &env)?,
             None => anyhow::bail!("no local stack running: start it with `ferry local up`"),
         },
