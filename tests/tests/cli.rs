@@ -78,6 +78,22 @@ fn release_register_reject_and_list_through_the_local_stack() {
         "{err}"
     );
 
+    // A bad manifest's reason is said once.
+    let manifest = br#"{"schema_version":1,"component":"Bad_Name","version":"1.0.0"}"#;
+    let bad = zips::zip_of(
+        &[("ferry.json", manifest), ("main.tf", b"")],
+        zip::CompressionMethod::Stored,
+    );
+    let bad = write_zip(stack.dir.path(), "bad-manifest.zip", &bad);
+    let out = stack.ferry(&["release", &bad]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        stderr(&out).matches("invalid component name").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+
     // A bad zip is refused locally with one error line and nothing uploaded.
     let bad = write_zip(stack.dir.path(), "bad.zip", b"not a zip");
     let out = stack.ferry(&["release", &bad]);

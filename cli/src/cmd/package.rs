@@ -188,11 +188,14 @@ pub async fn inspect(path: &Path) -> Result<LocalRelease> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let size = file.metadata()?.len();
     let reader = LocalZip(file.try_clone()?);
+    // The reason's own Display already says what its source says: printed once, not as a chain.
+    let invalid = |e: &dyn std::fmt::Display| {
+        anyhow::anyhow!("{} is not a valid release: {e}", path.display())
+    };
     let (bytes, _) = read_manifest(&reader, size)
         .await
-        .with_context(|| format!("{} is not a valid release", path.display()))?;
-    let manifest = Manifest::from_json(&bytes)
-        .with_context(|| format!("{} is not a valid release", path.display()))?;
+        .map_err(|e| invalid(&e))?;
+    let manifest = Manifest::from_json(&bytes).map_err(|e| invalid(&e))?;
     let mut hasher = Sha256::new();
     let mut f = file;
     let mut buf = vec![0u8; 1 << 20];
