@@ -349,7 +349,7 @@ async fn env_delete(ctx: &Context, store: &Store, d: DeleteArgs) -> Result<()> {
                 .get_live(c, &d.name)
                 .await?
                 .map(|l| l.version)
-                .unwrap_or_else(|| Version::parse("0.0.0").expect("a valid version"));
+                .unwrap_or_else(Version::none);
             store
                 .add_history(&HistoryEntry {
                     component: c.clone(),

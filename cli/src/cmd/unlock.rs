@@ -166,7 +166,7 @@ impl Target<'_> {
                 .last_deployment()
                 .await?
                 .map(|(v, _)| v)
-                .unwrap_or_else(|| Version::parse("0.0.0").expect("a valid version")),
+                .unwrap_or_else(Version::none),
         };
         let entry = HistoryEntry {
             component: c.clone(),

@@ -101,6 +101,12 @@ impl Version {
     pub fn is_prerelease(&self) -> bool {
         !self.0.pre.is_empty()
     }
+
+    /// 0.0.0: the version a history line names when no release was ever deployed (a lock or an
+    /// environment cleared where nothing ran).
+    pub fn none() -> Self {
+        Self(semver::Version::new(0, 0, 0))
+    }
 }
 impl TryFrom<String> for Version {
     type Error = ParseError;
