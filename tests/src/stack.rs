@@ -98,53 +98,50 @@ impl Stack {
 
     /// Stops a deployment's execution behind ferry's back (the console, the API): no Catch runs.
     pub fn stop_execution(&self, deployment: &str) {
+        let (arn, rt, sfn) = self.execution(deployment);
+        rt.block_on(sfn.stop_execution().execution_arn(&arn).send())
+            .expect("stop");
+    }
+
+    /// A deployment's execution ARN and a Step Functions client aimed at the local engine.
+    fn execution(
+        &self,
+        deployment: &str,
+    ) -> (String, tokio::runtime::Runtime, aws_sdk_sfn::Client) {
         let arn = self.json(&["deployment", deployment])["execution_arn"]
             .as_str()
             .expect("execution arn")
             .to_owned();
         let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(async {
-            let sdk = ferry_shared::aws::local_sdk_config(
-                self.var("AWS_ENDPOINT_URL_SFN").expect("sfn endpoint"),
-            )
-            .await;
-            aws_sdk_sfn::Client::new(&sdk)
-                .stop_execution()
-                .execution_arn(&arn)
-                .send()
-                .await
-                .expect("stop");
+        let sfn = rt.block_on(async {
+            let endpoint = self.var("AWS_ENDPOINT_URL_SFN").expect("sfn endpoint");
+            aws_sdk_sfn::Client::new(&ferry_shared::aws::local_sdk_config(endpoint).await)
         });
+        (arn, rt, sfn)
+    }
+
+    /// A deployment's execution history, as the Step Functions console shows it.
+    fn history(&self, deployment: &str) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
+        let (arn, rt, sfn) = self.execution(deployment);
+        rt.block_on(
+            sfn.get_execution_history()
+                .execution_arn(&arn)
+                .max_results(1000)
+                .send(),
+        )
+        .expect("execution history")
+        .events
     }
 
     /// Every task token a deployment's execution issued (from the resolved parameters of its
     /// scheduled tasks, as the execution history records them).
     pub fn task_tokens(&self, deployment: &str) -> Vec<String> {
-        let arn = self.json(&["deployment", deployment])["execution_arn"]
-            .as_str()
-            .expect("execution arn")
-            .to_owned();
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(async {
-            let sdk = ferry_shared::aws::local_sdk_config(
-                self.var("AWS_ENDPOINT_URL_SFN").expect("sfn endpoint"),
-            )
-            .await;
-            let history = aws_sdk_sfn::Client::new(&sdk)
-                .get_execution_history()
-                .execution_arn(&arn)
-                .max_results(1000)
-                .send()
-                .await
-                .expect("execution history");
-            history
-                .events()
-                .iter()
-                .filter_map(|e| e.task_scheduled_event_details())
-                .filter_map(|d| serde_json::from_str::<Value>(d.parameters()).ok())
-                .filter_map(|p| p["Payload"]["task_token"].as_str().map(str::to_owned))
-                .collect()
-        })
+        self.history(deployment)
+            .iter()
+            .filter_map(|e| e.task_scheduled_event_details())
+            .filter_map(|d| serde_json::from_str::<Value>(d.parameters()).ok())
+            .filter_map(|p| p["Payload"]["task_token"].as_str().map(str::to_owned))
+            .collect()
     }
 
     /// Everything the local stack logged: its own log, moto's, and every build's.
@@ -170,29 +167,11 @@ impl Stack {
     /// The input a deployment's execution gave a state when it entered it (what the Step
     /// Functions console shows for the step), the first time it did.
     pub fn state_input(&self, deployment: &str, state: &str) -> Option<Value> {
-        let arn = self.json(&["deployment", deployment])["execution_arn"]
-            .as_str()
-            .expect("execution arn")
-            .to_owned();
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(async {
-            let sdk = ferry_shared::aws::local_sdk_config(
-                self.var("AWS_ENDPOINT_URL_SFN").expect("sfn endpoint"),
-            )
-            .await;
-            let history = aws_sdk_sfn::Client::new(&sdk)
-                .get_execution_history()
-                .execution_arn(&arn)
-                .max_results(1000)
-                .send()
-                .await
-                .expect("execution history");
-            history.events().iter().find_map(|e| {
-                let d = e.state_entered_event_details()?;
-                (d.name() == state)
-                    .then(|| serde_json::from_str(d.input().unwrap_or("null")).ok())
-                    .flatten()
-            })
+        self.history(deployment).iter().find_map(|e| {
+            let d = e.state_entered_event_details()?;
+            (d.name() == state)
+                .then(|| serde_json::from_str(d.input().unwrap_or("null")).ok())
+                .flatten()
         })
     }
 
