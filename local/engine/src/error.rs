@@ -84,6 +84,15 @@ impl TaskError {
         Self::new(names::RUNTIME, cause)
     }
 
+    /// `States.DataLimitExceeded`: a payload over [`MAX_PAYLOAD_BYTES`]; terminal, so
+    /// `States.ALL` does not catch it (AWS's error-handling page).
+    pub fn data_limit(state: &str) -> Self {
+        Self::new(
+            names::DATA_LIMIT_EXCEEDED,
+            format!("The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."),
+        )
+    }
+
     pub fn task_failed(cause: impl Into<String>) -> Self {
         Self::new(names::TASK_FAILED, cause)
     }
@@ -100,6 +109,10 @@ impl TaskError {
     }
 }
 
+/// Step Functions' payload quota: 256 KiB of UTF-8 for any execution, state or task input,
+/// output or result.
+pub const MAX_PAYLOAD_BYTES: usize = 262_144;
+
 /// Predefined error names of the Amazon States Language.
 pub mod names {
     pub const ALL: &str = "States.ALL";
@@ -107,6 +120,7 @@ pub mod names {
     pub const HEARTBEAT_TIMEOUT: &str = "States.HeartbeatTimeout";
     pub const TASK_FAILED: &str = "States.TaskFailed";
     pub const RUNTIME: &str = "States.Runtime";
+    pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
     pub const BRANCH_FAILED: &str = "States.BranchFailed";
     pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
     pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";

@@ -1,9 +1,13 @@
 //! Conformance vectors (tests/vectors/*.json) run through the HTTP API with aws-sdk-sfn.
 //!
-//! A vector is `{name, definition, input, valid, expected}`: valid ones must end with the
+//! A vector is `{name, doc, definition, input, valid, expected}`: valid ones must end with the
 //! expected status and output (or error/cause); invalid ones must be refused with
-//! `InvalidDefinition` at CreateStateMachine. Strings `${EXECUTION_ARN}`, `${EXECUTION_NAME}`
-//! and `${STATE_MACHINE_ARN}` in expected outputs stand for this run's values.
+//! `InvalidDefinition` at CreateStateMachine, and with exactly `expected.message` when given.
+//! `doc` names the AWS page the vector follows. In `expected`, `"error": null` or
+//! `"cause": null` means the execution must have none (absent, not empty). Strings
+//! `${EXECUTION_ARN}`, `${EXECUTION_NAME}` and `${STATE_MACHINE_ARN}` in expected outputs stand
+//! for this run's values. `asl_validator` (read by tests/asl_validator.rs) records where that
+//! validator's verdict differs from AWS's, with the reason.
 
 mod common;
 
@@ -15,6 +19,8 @@ use serde_json::Value;
 #[derive(Debug, serde::Deserialize)]
 pub struct Vector {
     pub name: String,
+    #[serde(default)]
+    pub doc: Option<String>,
     pub definition: Value,
     #[serde(default)]
     pub input: Option<Value>,
@@ -25,13 +31,23 @@ pub struct Vector {
 
 #[derive(Debug, serde::Deserialize)]
 pub struct Expected {
+    #[serde(default)]
     pub status: String,
     #[serde(default)]
     pub output: Option<Value>,
+    /// Absent: not checked; `null`: must be absent; a string: must be equal.
+    #[serde(default, deserialize_with = "checked")]
+    pub error: Option<Option<String>>,
+    #[serde(default, deserialize_with = "checked")]
+    pub cause: Option<Option<String>>,
+    /// For invalid vectors: the InvalidDefinition message, exactly.
     #[serde(default)]
-    pub error: Option<String>,
-    #[serde(default)]
-    pub cause: Option<String>,
+    pub message: Option<String>,
+}
+
+/// A present field, `null` included (plain `Option` would read `null` as absent).
+fn checked<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    <Option<String> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 fn vectors() -> Vec<(PathBuf, Vector)> {
@@ -91,10 +107,16 @@ async fn run_vector(client: &aws_sdk_sfn::Client, v: &Vector) -> Result<(), Stri
         .send()
         .await;
     if !v.valid {
+        let want = v.expected.as_ref().and_then(|e| e.message.as_deref());
         return match created {
             Ok(_) => Err("accepted an invalid definition".into()),
             Err(e) => match e.as_service_error() {
-                Some(se) if se.is_invalid_definition() => Ok(()),
+                Some(se) if se.is_invalid_definition() => match (want, se.meta().message()) {
+                    (Some(want), got) if got != Some(want) => {
+                        Err(format!("message {got:?}, expected {want:?}"))
+                    }
+                    _ => Ok(()),
+                },
                 _ => Err(format!("expected InvalidDefinition, got {e:?}")),
             },
         };
@@ -135,17 +157,17 @@ async fn run_vector(client: &aws_sdk_sfn::Client, v: &Vector) -> Result<(), Stri
         }
     }
     if let Some(want) = &expected.error {
-        if out.error() != Some(want.as_str()) {
+        if out.error() != want.as_deref() {
             return Err(format!(
-                "error {:?} (cause {:?}), expected {want}",
+                "error {:?} (cause {:?}), expected {want:?}",
                 out.error(),
                 out.cause()
             ));
         }
     }
     if let Some(want) = &expected.cause {
-        if out.cause() != Some(want.as_str()) {
-            return Err(format!("cause {:?}, expected {want}", out.cause()));
+        if out.cause() != want.as_deref() {
+            return Err(format!("cause {:?}, expected {want:?}", out.cause()));
         }
     }
     Ok(())

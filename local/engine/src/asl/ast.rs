@@ -73,10 +73,11 @@ pub enum StateDoc {
 impl StateDoc {
     /// Reads a state object; the error names the field at fault.
     pub fn parse(state: &Map<String, Value>) -> Result<Self, String> {
+        const TYPES: &str = "The field 'Type' should have one of these values: [Task, Wait, Pass, Succeed, Fail, Choice, Parallel, Map]\u{1}Type";
         let ty = match state.get("Type") {
-            None => return Err("The field 'Type' is required".into()),
+            None => return Err("These fields are required: [Type]".into()),
             Some(Value::String(t)) => t.as_str(),
-            Some(other) => return Err(format!("Type must be a string, got {other}")),
+            Some(_) => return Err(TYPES.into()),
         };
         let mut fields = state.clone();
         fields.remove("Type");
@@ -91,7 +92,7 @@ impl StateDoc {
             "Fail" => Self::Fail(read(fields, &context)?),
             "Parallel" => Self::Parallel(read(fields, &context)?),
             "Map" => Self::Map(read(fields, &context)?),
-            _ => return Err(format!("Unknown state type '{ty}'")),
+            _ => return Err(TYPES.into()),
         })
     }
 
@@ -374,7 +375,11 @@ pub struct MapDoc {
     #[serde(default, deserialize_with = "present")]
     pub tolerated_failure_count: Option<u64>,
     #[serde(default, deserialize_with = "present")]
+    pub tolerated_failure_count_path: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub tolerated_failure_percentage: Option<f64>,
+    #[serde(default, deserialize_with = "present")]
+    pub tolerated_failure_percentage_path: Option<String>,
     #[serde(default, rename = "Label")]
     _label: Option<IgnoredAny>,
     #[serde(default, rename = "ItemBatcher")]

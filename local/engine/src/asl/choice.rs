@@ -58,6 +58,11 @@ pub enum Op {
 
 /// Parses a timestamp the way ASL requires (RFC 3339, with an offset).
 pub fn parse_timestamp(s: &str) -> Option<DateTime<FixedOffset>> {
+    // chrono also takes RFC 3339's optional space separator; AWS (Java's ISO offset date-time,
+    // case-insensitive) needs the `T`.
+    if !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
+        return None;
+    }
     DateTime::parse_from_rfc3339(s).ok()
 }
 

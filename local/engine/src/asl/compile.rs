@@ -13,18 +13,37 @@ use crate::asl::ast::{
 };
 use crate::asl::choice::{parse_rule, parse_timestamp};
 use crate::asl::definition::{
-    Catcher, Definition, Kind, MapSpec, Retrier, Seconds, State, Task, Text, WaitFor,
+    Catcher, Definition, Kind, MapSpec, Retrier, Seconds, Setting, State, Task, Text, WaitFor,
 };
 use crate::asl::paths::{IoPath, Path, ResultPath};
 use crate::asl::template::Template;
 use crate::error::names;
 
+/// Separates a message from the place in the state it is about (`Parameters`), so errors
+/// read as AWS's do: `SCHEMA_VALIDATION_FAILED: <message> at /States/<name>/<field>`.
+const AT: char = '\u{1}';
+
+/// A message about `field` of the current state.
+fn located(field: &str, msg: impl std::fmt::Display) -> String {
+    format!("{msg}{AT}{field}")
+}
+
 /// Parses and validates a definition document; the error is the reason AWS would give.
 pub fn parse(src: &str) -> Result<Arc<Definition>, String> {
     let doc: Value =
         serde_json::from_str(src).map_err(|e| format!("INVALID_JSON_DESCRIPTION: {e}"))?;
-    if !doc.is_object() {
-        return Err("SCHEMA_VALIDATION_FAILED: the definition must be a JSON object".into());
+    let Value::Object(fields) = &doc else {
+        return Err("SCHEMA_VALIDATION_FAILED: Definition must be a valid JSON object".into());
+    };
+    let missing: Vec<&str> = ["States", "StartAt"]
+        .into_iter()
+        .filter(|f| !fields.contains_key(*f))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "SCHEMA_VALIDATION_FAILED: These fields are required: [{}] at /",
+            missing.join(", ")
+        ));
     }
     let top: TopDoc =
         read(doc, "here").map_err(|e| format!("SCHEMA_VALIDATION_FAILED: {e} at the top level"))?;
@@ -79,8 +98,22 @@ fn machine(
                 "SCHEMA_VALIDATION_FAILED: state '{name}' must be an object"
             ));
         };
-        let state = state(name, s, seen)
-            .map_err(|e| format!("SCHEMA_VALIDATION_FAILED: {e} at /States/{name}"))?;
+        let state = state(name, s, seen).map_err(|e| {
+            if e.starts_with("SCHEMA_VALIDATION_FAILED")
+                || e.contains("_TARGET:")
+                || e.starts_with("UNREACHABLE_STATE")
+            {
+                // Already placed (a nested branch's own error).
+                return e;
+            }
+            match e.split_once(AT) {
+                Some((msg, "")) => format!("SCHEMA_VALIDATION_FAILED: {msg} at {at}/States/{name}"),
+                Some((msg, field)) => {
+                    format!("SCHEMA_VALIDATION_FAILED: {msg} at {at}/States/{name}/{field}")
+                }
+                None => format!("SCHEMA_VALIDATION_FAILED: {e} at {at}/States/{name}"),
+            }
+        })?;
         states.insert(name.clone(), Arc::new(state));
     }
     if !states.contains_key(start_at) {
@@ -214,11 +247,11 @@ fn state(
         StateDoc::Succeed(d) => (common!(d, io), Kind::Succeed),
         StateDoc::Fail(d) => (Common::default(), fail(d)?),
         StateDoc::Parallel(d) => {
-            let docs = d
-                .branches
-                .as_deref()
-                .filter(|b| !b.is_empty())
-                .ok_or("Parallel needs a non-empty 'Branches' array")?;
+            let docs = match d.branches.as_deref() {
+                None => return Err(located("", "These fields are required: [Branches]")),
+                Some([]) => return Err(located("Branches", "Value cannot be empty")),
+                Some(b) => b,
+            };
             let mut branches = Vec::new();
             for (i, b) in docs.iter().enumerate() {
                 let at = format!("/States/{name}/Branches/{i}");
@@ -239,7 +272,7 @@ fn state(
     // Map's Parameters are its ItemSelector (read in `map`), not a state-level template.
     let parameters = match (&doc, common.parameters) {
         (StateDoc::Map(_), _) | (_, None) => None,
-        (_, Some(p)) => Some(template(p, "Parameters")?),
+        (_, Some(p)) => Some(Template::compile(p).map_err(|e| located("Parameters", e))?),
     };
     Ok(State {
         name: name.to_string(),
@@ -251,22 +284,19 @@ fn state(
         result_selector: common
             .result_selector
             .map(|v| object_template(v, "ResultSelector"))
-            .transpose()?,
+            .transpose()
+            .map_err(|e| located("ResultSelector", e))?,
         retry: retriers(common.retry)?,
         catch: catchers(common.catch)?,
         kind,
     })
 }
 
-fn template(v: &Value, field: &str) -> Result<Template, String> {
-    Template::compile(v).map_err(|e| format!("{field}: {e}"))
-}
-
 fn object_template(v: &Value, field: &str) -> Result<Template, String> {
     if !v.is_object() {
         return Err(format!("{field} must be an object"));
     }
-    template(v, field)
+    Template::compile(v)
 }
 
 fn path(p: Option<&String>) -> Result<Option<Path>, String> {
@@ -297,9 +327,29 @@ fn seconds(
     }
 }
 
+/// A Map setting given literally or by its `…Path` field, never both.
+fn setting<T>(
+    lit: Option<T>,
+    path_field: Option<&String>,
+    names: (&str, &str),
+) -> Result<Option<Setting<T>>, String> {
+    match (lit, path(path_field)?) {
+        (Some(_), Some(_)) => Err(format!(
+            "'{}' and '{}' are mutually exclusive",
+            names.0, names.1
+        )),
+        (Some(n), None) => Ok(Some(Setting::Fixed(n))),
+        (None, Some(p)) => Ok(Some(Setting::Path(p))),
+        (None, None) => Ok(None),
+    }
+}
+
 fn task(d: &TaskDoc) -> Result<Task, String> {
-    if !d.resource.starts_with("arn:") {
-        return Err(format!("Resource '{}' is not an ARN", d.resource));
+    if !resource_recognised(&d.resource) {
+        return Err(located(
+            "Resource",
+            format!("The resource provided {} is not recognized. The value is not a valid resource ARN, or the resource is not available in this region.", d.resource),
+        ));
     }
     let timeout = seconds(
         d.timeout_seconds,
@@ -328,9 +378,11 @@ fn wait(d: &WaitDoc) -> Result<WaitFor, String> {
         match (&d.seconds, &d.seconds_path, &d.timestamp, &d.timestamp_path) {
             (Some(n), None, None, None) => WaitFor::Seconds(*n),
             (None, Some(p), None, None) => WaitFor::SecondsPath(Path::parse(p)?),
-            (None, None, Some(raw), None) => WaitFor::Timestamp(
-                parse_timestamp(raw).ok_or_else(|| format!("Timestamp '{raw}' is not RFC 3339"))?,
-            ),
+            (None, None, Some(raw), None) => {
+                WaitFor::Timestamp(parse_timestamp(raw).ok_or_else(|| {
+                    located("Timestamp", "String does not match RFC3339 timestamp")
+                })?)
+            }
             (None, None, None, Some(p)) => WaitFor::TimestampPath(Path::parse(p)?),
             _ => return Err(
                 "A Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"
@@ -389,32 +441,154 @@ fn map(name: &str, d: &MapDoc, seen: &mut HashSet<String>) -> Result<MapSpec, St
         (Some(_), Some(_)) => {
             return Err("'ItemSelector' and 'Parameters' are mutually exclusive".into())
         }
-        (Some(t), None) => Some(object_template(t, "ItemSelector")?),
-        (None, Some(p)) => Some(template(p, "Parameters")?),
+        (Some(t), None) => {
+            Some(object_template(t, "ItemSelector").map_err(|e| located("ItemSelector", e))?)
+        }
+        (None, Some(p)) => Some(Template::compile(p).map_err(|e| located("Parameters", e))?),
         (None, None) => None,
     };
-    let max_concurrency = match (d.max_concurrency, path(d.max_concurrency_path.as_ref())?) {
-        (Some(_), Some(_)) => {
-            return Err("'MaxConcurrency' and 'MaxConcurrencyPath' are mutually exclusive".into())
+    let max_concurrency = setting(
+        d.max_concurrency,
+        d.max_concurrency_path.as_ref(),
+        ("MaxConcurrency", "MaxConcurrencyPath"),
+    )?;
+    let tolerated_count = setting(
+        d.tolerated_failure_count,
+        d.tolerated_failure_count_path.as_ref(),
+        ("ToleratedFailureCount", "ToleratedFailureCountPath"),
+    )?;
+    if let Some(p) = d.tolerated_failure_percentage {
+        if !(0.0..=100.0).contains(&p) {
+            return Err(located(
+                "ToleratedFailurePercentage",
+                "ToleratedFailurePercentage must be between 0 and 100",
+            ));
         }
-        (Some(n), None) => Some(Seconds::Fixed(n)),
-        (None, Some(p)) => Some(Seconds::Path(p)),
-        (None, None) => None,
-    };
-    let tolerated_percentage = match d.tolerated_failure_percentage {
-        Some(p) if !(0.0..=100.0).contains(&p) => {
-            return Err("ToleratedFailurePercentage must be 0..100".into())
-        }
-        p => p,
-    };
+    }
+    let tolerated_percentage = setting(
+        d.tolerated_failure_percentage,
+        d.tolerated_failure_percentage_path.as_ref(),
+        (
+            "ToleratedFailurePercentage",
+            "ToleratedFailurePercentagePath",
+        ),
+    )?;
     Ok(MapSpec {
         items_path: path(d.items_path.as_ref())?,
         item_selector,
         processor: Arc::new(processor),
         max_concurrency,
-        tolerated_count: d.tolerated_failure_count,
+        tolerated_count,
         tolerated_percentage,
     })
+}
+
+/// Optimised integrations as `service:action` with the patterns each allows (`R` request
+/// response, `S` `.sync`/`.sync:2`, `W` `.waitForTaskToken`), from the developer guide's
+/// "Integrating optimized services" pages. AWS refuses any other `arn:aws:states:::` resource
+/// at CreateStateMachine (e.g. `dynamodb:query`, which exists only as `aws-sdk:dynamodb:query`).
+const OPTIMISED: &[(&str, &str)] = &[
+    ("lambda:invoke", "RW"),
+    ("sns:publish", "RW"),
+    ("sqs:sendMessage", "RW"),
+    ("dynamodb:getItem", "R"),
+    ("dynamodb:putItem", "R"),
+    ("dynamodb:updateItem", "R"),
+    ("dynamodb:deleteItem", "R"),
+    ("events:putEvents", "RW"),
+    ("apigateway:invoke", "RW"),
+    ("http:invoke", "R"),
+    ("states:startExecution", "RSW"),
+    ("ecs:runTask", "RSW"),
+    ("batch:submitJob", "RS"),
+    ("glue:startJobRun", "RS"),
+    ("databrew:startJobRun", "RS"),
+    ("athena:startQueryExecution", "RS"),
+    ("athena:stopQueryExecution", "R"),
+    ("athena:getQueryExecution", "R"),
+    ("athena:getQueryResults", "R"),
+    ("codebuild:startBuild", "RS"),
+    ("codebuild:stopBuild", "R"),
+    ("codebuild:batchDeleteBuilds", "R"),
+    ("codebuild:batchGetReports", "R"),
+    ("codebuild:startBuildBatch", "RS"),
+    ("codebuild:stopBuildBatch", "R"),
+    ("codebuild:retryBuild", "RS"),
+    ("codebuild:retryBuildBatch", "RS"),
+    ("codebuild:deleteBuildBatch", "R"),
+    ("eks:createCluster", "RS"),
+    ("eks:deleteCluster", "RS"),
+    ("eks:createFargateProfile", "RS"),
+    ("eks:deleteFargateProfile", "RS"),
+    ("eks:createNodegroup", "RS"),
+    ("eks:deleteNodegroup", "RS"),
+    ("eks:runJob", "RS"),
+    ("eks:call", "R"),
+    ("elasticmapreduce:createCluster", "RS"),
+    ("elasticmapreduce:terminateCluster", "RS"),
+    ("elasticmapreduce:addStep", "RS"),
+    ("elasticmapreduce:cancelStep", "R"),
+    ("elasticmapreduce:setClusterTerminationProtection", "R"),
+    ("elasticmapreduce:modifyInstanceFleetByName", "R"),
+    ("elasticmapreduce:modifyInstanceGroupByName", "R"),
+    ("emr-containers:startJobRun", "RS"),
+    ("emr-containers:createVirtualCluster", "R"),
+    ("emr-containers:deleteVirtualCluster", "RS"),
+    ("emr-serverless:createApplication", "RS"),
+    ("emr-serverless:startApplication", "RS"),
+    ("emr-serverless:stopApplication", "RS"),
+    ("emr-serverless:deleteApplication", "RS"),
+    ("emr-serverless:startJobRun", "RS"),
+    ("emr-serverless:cancelJobRun", "RS"),
+    ("sagemaker:createEndpoint", "R"),
+    ("sagemaker:createEndpointConfig", "R"),
+    ("sagemaker:createHyperParameterTuningJob", "RS"),
+    ("sagemaker:createLabelingJob", "RS"),
+    ("sagemaker:createModel", "R"),
+    ("sagemaker:createProcessingJob", "RS"),
+    ("sagemaker:createTrainingJob", "RS"),
+    ("sagemaker:createTransformJob", "RS"),
+    ("sagemaker:updateEndpoint", "R"),
+    ("mediaconvert:createJob", "RS"),
+    ("bedrock:invokeModel", "R"),
+    ("bedrock:createModelCustomizationJob", "RS"),
+];
+
+/// True for a Task `Resource` Step Functions accepts: an optimised integration with a
+/// pattern it supports, an SDK integration (`aws-sdk:<service>:<action>`, no `.sync`), a Lambda
+/// function ARN or an activity ARN.
+fn resource_recognised(resource: &str) -> bool {
+    let Some(rest) = resource
+        .strip_prefix("arn:")
+        .and_then(|r| r.split_once(':'))
+        .and_then(|(_partition, r)| r.strip_prefix("states:::"))
+    else {
+        let parts: Vec<&str> = resource.split(':').collect();
+        return match parts.as_slice() {
+            ["arn", _, "lambda", _, _, "function", name, ..] => !name.is_empty(),
+            ["arn", _, "states", _, _, "activity", name] => !name.is_empty(),
+            _ => false,
+        };
+    };
+    let (action, pattern) = if let Some(a) = rest.strip_suffix(".waitForTaskToken") {
+        (a, 'W')
+    } else if let Some(a) = rest
+        .strip_suffix(".sync:2")
+        .or_else(|| rest.strip_suffix(".sync"))
+    {
+        (a, 'S')
+    } else {
+        (rest, 'R')
+    };
+    if let Some(sdk) = action.strip_prefix("aws-sdk:") {
+        let ok = sdk
+            .split_once(':')
+            .is_some_and(|(svc, act)| !svc.is_empty() && !act.is_empty() && !act.contains(':'));
+        return ok && pattern != 'S';
+    }
+    OPTIMISED
+        .iter()
+        .any(|(a, patterns)| *a == action && patterns.contains(pattern))
 }
 
 fn error_list(list: &[String], what: &str) -> Result<Vec<String>, String> {
@@ -525,6 +699,42 @@ mod tests {
             let err = parse(src).unwrap_err();
             assert!(err.contains(want), "{src}: {err}");
         }
+    }
+
+    #[test]
+    fn resources_aws_recognises() {
+        for ok in [
+            "arn:aws:states:::lambda:invoke",
+            "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "arn:aws:states:::codebuild:startBuild.sync",
+            "arn:aws:states:::sns:publish",
+            "arn:aws:states:::dynamodb:updateItem",
+            "arn:aws:states:::states:startExecution.sync:2",
+            "arn:aws:states:::aws-sdk:dynamodb:query",
+            "arn:aws:lambda:us-east-1:123456789012:function:f:live",
+            "arn:aws:states:us-east-1:123456789012:activity:a",
+        ] {
+            assert!(resource_recognised(ok), "{ok}");
+        }
+        for bad in [
+            "arn:aws:states:::dynamodb:query",
+            "arn:aws:states:::dynamodb:putItem.sync",
+            "arn:aws:states:::aws-sdk:s3:getObject.sync",
+            "arn:aws:states:::lambda:invoke.sync",
+            "arn:x",
+        ] {
+            assert!(!resource_recognised(bad), "{bad}");
+        }
+        let err = parse(r#"{"StartAt":"Q","States":{"Q":{"Type":"Task","Resource":"arn:aws:states:::dynamodb:query","End":true}}}"#).unwrap_err();
+        assert!(
+            err.starts_with("SCHEMA_VALIDATION_FAILED: The resource provided")
+                && err.ends_with(" at /States/Q/Resource"),
+            "{err}"
+        );
+        assert_eq!(
+            parse(r#"{"StartAt":"A"}"#).unwrap_err(),
+            "SCHEMA_VALIDATION_FAILED: These fields are required: [States] at /"
+        );
     }
 
     #[test]

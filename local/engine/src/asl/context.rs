@@ -10,7 +10,8 @@ pub struct Context<'a> {
     pub execution: &'a ExecutionContext,
     pub state_name: &'a str,
     pub entered_time: &'a str,
-    pub retry_count: u32,
+    /// `$$.State.RetryCount`: AWS shows it only in states that can retry (Task, Parallel, Map).
+    pub retry_count: Option<u32>,
     pub task_token: Option<&'a str>,
     pub map_item: Option<(usize, &'a Value)>,
 }
@@ -36,8 +37,11 @@ impl Context<'_> {
                 "RoleArn": e.role_arn, "RedriveCount": 0,
             },
             "StateMachine": {"Id": e.state_machine_id, "Name": e.state_machine_name},
-            "State": {"Name": self.state_name, "EnteredTime": self.entered_time, "RetryCount": self.retry_count},
+            "State": {"Name": self.state_name, "EnteredTime": self.entered_time},
         });
+        if let Some(n) = self.retry_count {
+            ctx["State"]["RetryCount"] = json!(n);
+        }
         if let Some(token) = self.task_token {
             ctx["Task"] = json!({ "Token": token });
         }
@@ -76,7 +80,7 @@ pub(crate) mod fixtures {
             execution: e,
             state_name: "S",
             entered_time: "t",
-            retry_count: 0,
+            retry_count: Some(0),
             task_token: Some("tok"),
             map_item: None,
         }

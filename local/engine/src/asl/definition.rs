@@ -85,14 +85,21 @@ pub enum Text {
     Dynamic(Template),
 }
 
+/// A Map setting given literally or (`…Path`) by a path into the effective input.
+#[derive(Debug)]
+pub enum Setting<T> {
+    Fixed(T),
+    Path(Path),
+}
+
 #[derive(Debug)]
 pub struct MapSpec {
     pub items_path: Option<Path>,
     pub item_selector: Option<Template>,
     pub processor: Arc<Definition>,
-    pub max_concurrency: Option<Seconds>,
-    pub tolerated_count: Option<u64>,
-    pub tolerated_percentage: Option<f64>,
+    pub max_concurrency: Option<Setting<u64>>,
+    pub tolerated_count: Option<Setting<u64>>,
+    pub tolerated_percentage: Option<Setting<f64>>,
 }
 
 #[derive(Debug)]
@@ -117,6 +124,10 @@ pub fn error_matches(list: &[String], error: &str) -> bool {
     // States.Runtime is never retried or caught, even by States.ALL.
     if error == names::RUNTIME {
         return false;
+    }
+    // States.DataLimitExceeded is terminal: only a list naming it matches, no wildcard.
+    if error == names::DATA_LIMIT_EXCEEDED {
+        return list.iter().any(|e| e == error);
     }
     let is_timeout = error == names::TIMEOUT || error == names::HEARTBEAT_TIMEOUT;
     list.iter().any(|e| {

@@ -187,11 +187,18 @@ impl Parser {
                                 .chars
                                 .get(self.pos + 1)
                                 .ok_or("dangling escape in string literal")?;
+                            // AWS's grammar escapes only its reserved characters (' { } \);
+                            // anything else (`\"`, `\n`) is refused at CreateStateMachine.
                             // Escaped braces must stay literal inside States.Format templates.
                             s.push(match c {
                                 '{' => OPEN_BRACE,
                                 '}' => CLOSE_BRACE,
-                                c => *c,
+                                '\'' | '\\' => *c,
+                                c => {
+                                    return Err(format!(
+                                        "invalid escape '\\{c}' in a string literal"
+                                    ))
+                                }
                             });
                             self.pos += 2;
                         }
@@ -283,6 +290,50 @@ fn as_int(v: &Value, f: &str) -> Result<i64, TaskError> {
         .ok_or_else(|| fail(format!("{f}: expected an integer argument, got {v}")))
 }
 
+/// A number as AWS's math functions read it: rounded half up like Java's `Math.round`
+/// (1.49 → 1, 1.5 → 2, -1.5 → -1), so `States.MathAdd(1.49, 1.5)` is 3.
+fn as_rounded(v: &Value, f: &str) -> Result<i64, TaskError> {
+    if let Some(n) = v.as_i64() {
+        return Ok(n);
+    }
+    v.as_f64()
+        .map(|x| (x + 0.5).floor())
+        .filter(|x| x.is_finite() && *x >= i64::MIN as f64 && *x < i64::MAX as f64)
+        .map(|x| x as i64)
+        .ok_or_else(|| fail(format!("{f}: expected a number argument, got {v}")))
+}
+
+/// A value as `States.Format` prints it: strings bare, objects and arrays the way Java's
+/// `Map`/`List` `toString` does (`{Arg1=1, Arg2=[]}`), as AWS renders them.
+fn format_arg(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) => out.push_str(s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                format_arg(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(k);
+                out.push('=');
+                format_arg(item, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
 fn as_array<'a>(v: &'a Value, f: &str) -> Result<&'a Vec<Value>, TaskError> {
     v.as_array()
         .ok_or_else(|| fail(format!("{f}: expected an array argument, got {v}")))
@@ -302,10 +353,7 @@ fn apply(func: Func, args: Vec<Value>) -> Result<Value, TaskError> {
                     let v = rest
                         .next()
                         .ok_or_else(|| fail("States.Format: more '{}' than arguments"))?;
-                    match v {
-                        Value::String(s) => out.push_str(s),
-                        other => out.push_str(&other.to_string()),
-                    }
+                    format_arg(v, &mut out);
                 } else {
                     out.push(match c {
                         OPEN_BRACE => '{',
@@ -321,7 +369,14 @@ fn apply(func: Func, args: Vec<Value>) -> Result<Value, TaskError> {
         }
         Func::StringToJson => {
             let s = as_str(a(0), "States.StringToJson")?;
-            serde_json::from_str(&s).map_err(|e| fail(format!("States.StringToJson: {e}")))?
+            match s.trim() {
+                // AWS reads a blank string as null, and `-0` as the integer 0 (Jackson), where
+                // serde_json would give the float -0.0.
+                "" => Value::Null,
+                "-0" => Value::from(0),
+                _ => serde_json::from_str(&s)
+                    .map_err(|e| fail(format!("States.StringToJson: {e}")))?,
+            }
         }
         Func::JsonToString => Value::String(a(0).to_string()),
         Func::Array => Value::Array(args),
@@ -423,8 +478,8 @@ fn apply(func: Func, args: Vec<Value>) -> Result<Value, TaskError> {
         }
         Func::MathRandom => {
             let (start, end) = (
-                as_int(a(0), "States.MathRandom")?,
-                as_int(a(1), "States.MathRandom")?,
+                as_rounded(a(0), "States.MathRandom")?,
+                as_rounded(a(1), "States.MathRandom")?,
             );
             if end <= start {
                 return Err(fail("States.MathRandom: end must be greater than start"));
@@ -432,7 +487,7 @@ fn apply(func: Func, args: Vec<Value>) -> Result<Value, TaskError> {
             let n = match args.get(2) {
                 Some(seed) => {
                     use rand::SeedableRng;
-                    let seed = as_int(seed, "States.MathRandom")?;
+                    let seed = as_rounded(seed, "States.MathRandom")?;
                     rand::rngs::StdRng::seed_from_u64(seed as u64).gen_range(start..end)
                 }
                 None => rand::thread_rng().gen_range(start..end),
@@ -441,8 +496,8 @@ fn apply(func: Func, args: Vec<Value>) -> Result<Value, TaskError> {
         }
         Func::MathAdd => {
             let (x, y) = (
-                as_int(a(0), "States.MathAdd")?,
-                as_int(a(1), "States.MathAdd")?,
+                as_rounded(a(0), "States.MathAdd")?,
+                as_rounded(a(1), "States.MathAdd")?,
             );
             Value::Number(Number::from(
                 x.checked_add(y)
@@ -483,7 +538,7 @@ mod tests {
             execution: &e,
             state_name: "S",
             entered_time: "t",
-            retry_count: 0,
+            retry_count: None,
             task_token: None,
             map_item: None,
         };
@@ -540,6 +595,30 @@ mod tests {
             .unwrap(),
             json!("Data to encode")
         );
+        assert_eq!(
+            run("States.MathAdd($.a, $.b)", json!({"a": 1.49, "b": 1.5})).unwrap(),
+            json!(3)
+        );
+        assert_eq!(
+            run("States.MathAdd(-2.5, 0)", json!({})).unwrap(),
+            json!(-2)
+        );
+        assert_eq!(
+            run(
+                "States.Format('{}', $.o)",
+                json!({"o": {"a": [1, "x"], "b": {}}})
+            )
+            .unwrap(),
+            json!("{a=[1, x], b={}}")
+        );
+        for (s, want) in [("", json!(null)), (" ", json!(null)), ("-0", json!(0))] {
+            assert_eq!(
+                run("States.StringToJson($.s)", json!({ "s": s })).unwrap(),
+                want
+            );
+        }
+        assert!(Intrinsic::parse(r#"States.Format('a \" b')"#).is_err());
+        assert!(Intrinsic::parse(r"States.Format('a \' \{ \} \\ b')").is_ok());
         assert!(Intrinsic::parse("States.Nope(1)").is_err());
         assert!(Intrinsic::parse("States.ArrayLength(1, 2)").is_err());
     }

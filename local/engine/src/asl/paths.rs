@@ -76,6 +76,24 @@ impl Path {
         }
     }
 
+    /// Like [`Path::select`], but a definite path that matches nothing fails in Jayway
+    /// JSONPath's words, as AWS reports InputPath, OutputPath and the `…SecondsPath` fields:
+    /// `Invalid path '$.x' : No results for path: $['x']`.
+    pub fn select_or_invalid(&self, input: &Value, ctx: &Context<'_>) -> Result<Value, TaskError> {
+        if let Some(v) = self.try_select(input, ctx) {
+            return Ok(v);
+        }
+        let detail = if self.on_context {
+            missing_detail(&self.raw[1..], &ctx.to_value())
+        } else {
+            missing_detail(&self.raw, input)
+        };
+        Err(TaskError::runtime(format!(
+            "Invalid path '{}' : {detail}",
+            self.raw
+        )))
+    }
+
     fn select_in(&self, doc: &Value, field: &str) -> Result<Value, TaskError> {
         if self.raw == "$" {
             return Ok(doc.clone());
@@ -95,8 +113,43 @@ impl Path {
     }
 }
 
+/// Jayway's account of a definite path that matched nothing: a missing leaf is "No results
+/// for path: $['a']['b']", a missing step on the way "Missing property in path $['a']".
+fn missing_detail(raw: &str, doc: &Value) -> String {
+    let Some(steps) = split_reference(raw) else {
+        return format!("No results for path: {raw}");
+    };
+    let render = |upto: usize| {
+        let mut out = String::from("$");
+        for s in &steps[..upto] {
+            match s {
+                Step::Field(n) => out.push_str(&format!("['{n}']")),
+                Step::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        out
+    };
+    let mut cur = doc;
+    for (i, step) in steps.iter().enumerate() {
+        let next = match (step, cur) {
+            (Step::Field(n), Value::Object(m)) => m.get(n),
+            (Step::Index(k), Value::Array(a)) => a.get(*k),
+            _ => None,
+        };
+        match next {
+            Some(v) => cur = v,
+            None if i + 1 < steps.len() && matches!(step, Step::Field(_)) => {
+                return format!("Missing property in path {}", render(i + 1))
+            }
+            None => break,
+        }
+    }
+    format!("No results for path: {}", render(steps.len()))
+}
+
 fn truncate(s: &str) -> String {
-    const MAX: usize = 1024;
+    // Step Functions caps a cause at 32,768 characters.
+    const MAX: usize = 16_384;
     if s.len() <= MAX {
         return s.to_string();
     }
@@ -107,13 +160,18 @@ fn truncate(s: &str) -> String {
     format!("{}…", &s[..end])
 }
 
-/// Rewrites dot-names that RFC 9535 does not allow in shorthand (`$.ship-date`, `$.1st`)
-/// to bracket form (`$['ship-date']`); AWS (Jayway JSONPath) accepts them, and so must we.
+/// Rewrites a path the way AWS (Jayway JSONPath) reads it into RFC 9535 syntax:
+/// - dot-names RFC 9535 does not allow in shorthand (`$.ship-date`, `$.1st`) become bracket
+///   names (`$['ship-date']`);
+/// - quoted bracket names are taken verbatim up to the closing quote, backslashes included
+///   (AWS selects the key `Test\"Name` with `$['Test\"Name']`), and re-quoted with RFC 9535
+///   escapes. Strings inside filters keep RFC 9535's own reading.
 fn shorthand_to_brackets(path: &str) -> String {
     let chars: Vec<char> = path.chars().collect();
     let mut out = String::with_capacity(path.len() + 8);
     let mut i = 0;
-    let mut depth = 0;
+    // One entry per open bracket: true when it holds a filter (`[?…]`).
+    let mut brackets: Vec<bool> = Vec::new();
     let mut quote: Option<char> = None;
     while i < chars.len() {
         let c = chars[i];
@@ -131,10 +189,30 @@ fn shorthand_to_brackets(path: &str) -> String {
             continue;
         }
         match c {
-            '\'' | '"' if depth > 0 => quote = Some(c),
-            '[' => depth += 1,
-            ']' => depth -= 1,
-            '.' if depth == 0
+            '\'' | '"' if brackets.last() == Some(&false) => {
+                // Unterminated: copied as is, for the RFC 9535 parser to refuse.
+                let Some((name, next)) = raw_name(&chars, i + 1, c) else {
+                    out.extend(&chars[i..]);
+                    break;
+                };
+                out.push('\'');
+                out.push_str(&rfc_escape(&name));
+                out.push('\'');
+                i = next;
+                continue;
+            }
+            '\'' | '"' if !brackets.is_empty() => quote = Some(c),
+            '[' => {
+                let filter = chars[i + 1..]
+                    .iter()
+                    .find(|c| !c.is_whitespace())
+                    .is_some_and(|c| *c == '?');
+                brackets.push(filter);
+            }
+            ']' => {
+                brackets.pop();
+            }
+            '.' if brackets.is_empty()
                 && chars
                     .get(i + 1)
                     .is_some_and(|n| *n != '.' && *n != '*' && *n != '[') =>
@@ -159,7 +237,7 @@ fn shorthand_to_brackets(path: &str) -> String {
                         out.push('.'); // descendant segment: `$..a-b` → `$..['a-b']`
                     }
                     out.push_str("['");
-                    out.push_str(&name.replace('\\', "\\\\").replace('\'', "\\'"));
+                    out.push_str(&rfc_escape(&name));
                     out.push_str("']");
                 }
                 i = j;
@@ -173,15 +251,40 @@ fn shorthand_to_brackets(path: &str) -> String {
     out
 }
 
+/// A quoted bracket name read as AWS reads it: everything from `start` up to the first `quote`
+/// not preceded by a backslash, verbatim. Returns the name and the index after the quote.
+fn raw_name(chars: &[char], start: usize, quote: char) -> Option<(String, usize)> {
+    (start..chars.len())
+        .find(|&j| chars[j] == quote && (j == start || chars[j - 1] != '\\'))
+        .map(|j| (chars[start..j].iter().collect(), j + 1))
+}
+
+/// A name as an RFC 9535 single-quoted string body.
+fn rfc_escape(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for ch in name.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// True when a path can only name one node: no wildcard, descendant, filter, slice or union.
 fn is_singular(path: &str) -> bool {
     let mut quote: Option<char> = None;
+    let mut escaped = false;
     let mut prev = '\0';
     let mut depth = 0;
     for c in path.chars() {
         match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
             Some(q) => {
-                if c == q && prev != '\\' {
+                if c == q {
                     quote = None;
                 }
             }
@@ -290,20 +393,13 @@ fn split_reference(raw: &str) -> Option<Vec<Step>> {
             '[' => {
                 let q = *chars.get(i + 1)?;
                 if q == '\'' || q == '"' {
-                    let mut j = i + 2;
-                    let mut name = String::new();
-                    while j < chars.len() && chars[j] != q {
-                        if chars[j] == '\\' {
-                            j += 1;
-                        }
-                        name.push(*chars.get(j)?);
-                        j += 1;
-                    }
-                    if chars.get(j + 1) != Some(&']') {
+                    // Verbatim, as in `shorthand_to_brackets`.
+                    let (name, next) = raw_name(&chars, i + 2, q)?;
+                    if chars.get(next) != Some(&']') {
                         return None;
                     }
                     steps.push(Step::Field(name));
-                    i = j + 2;
+                    i = next + 1;
                 } else {
                     let mut j = i + 1;
                     while j < chars.len() && chars[j].is_ascii_digit() {
@@ -342,11 +438,11 @@ impl IoPath {
         }
     }
 
-    pub fn apply(&self, input: Value, ctx: &Context<'_>, field: &str) -> Result<Value, TaskError> {
+    pub fn apply(&self, input: Value, ctx: &Context<'_>) -> Result<Value, TaskError> {
         match self {
             Self::Identity => Ok(input),
             Self::Discard => Ok(Value::Object(Map::new())),
-            Self::Select(p) => p.select(&input, ctx, field),
+            Self::Select(p) => p.select_or_invalid(&input, ctx),
         }
     }
 }
@@ -405,6 +501,42 @@ mod tests {
         let p = Path::parse("$$.Task.Token").unwrap();
         assert_eq!(p.select(&doc, &ctx(&e), "f").unwrap(), json!("tok"));
         assert!(Path::parse("a.b").is_err());
+    }
+
+    #[test]
+    fn bracket_names_are_verbatim_as_in_aws() {
+        let e = exec();
+        let doc = json!({"Test\\\"\"Name\"": "v", "a'b": 1});
+        let p = Path::parse(r#"$['Test\""Name"']"#).unwrap();
+        assert_eq!(p.select(&doc, &ctx(&e), "f").unwrap(), json!("v"));
+        let p = Path::parse(r#"$["a'b"]"#).unwrap();
+        assert_eq!(p.select(&doc, &ctx(&e), "f").unwrap(), json!(1));
+        assert!(Path::parse("$['open").is_err());
+    }
+
+    #[test]
+    fn missing_paths_in_jayway_words() {
+        let e = exec();
+        let doc = json!({"a": {"b": 1}});
+        let err = |raw: &str| {
+            Path::parse(raw)
+                .unwrap()
+                .select_or_invalid(&doc, &ctx(&e))
+                .unwrap_err()
+                .cause
+        };
+        assert_eq!(
+            err("$.x"),
+            "Invalid path '$.x' : No results for path: $['x']"
+        );
+        assert_eq!(
+            err("$.x.y.z"),
+            "Invalid path '$.x.y.z' : Missing property in path $['x']"
+        );
+        assert_eq!(
+            err("$.a.c"),
+            "Invalid path '$.a.c' : No results for path: $['a']['c']"
+        );
     }
 
     #[test]

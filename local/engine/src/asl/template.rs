@@ -26,11 +26,14 @@ impl Template {
                 let mut dynamic = false;
                 for (k, v) in map {
                     if let Some(name) = k.strip_suffix(".$") {
-                        let Value::String(expr) = v else {
-                            return Err(format!("the value of field '{k}' must be a path or intrinsic function string"));
+                        // AWS's words, whatever was wrong with the expression.
+                        let invalid = || {
+                            format!("The value for the field '{k}' must be a valid JSONPath or a valid intrinsic function call")
                         };
-                        let t = Self::compile_expression(expr)
-                            .map_err(|e| format!("field '{k}': {e}"))?;
+                        let Value::String(expr) = v else {
+                            return Err(invalid());
+                        };
+                        let t = Self::compile_expression(expr).map_err(|_| invalid())?;
                         if map.contains_key(name) {
                             return Err(format!("fields '{name}' and '{k}' both appear"));
                         }
@@ -80,7 +83,8 @@ impl Template {
         self.eval_field(input, ctx, "Parameters")
     }
 
-    fn eval_field(
+    /// Evaluates with `field` named in a path failure (`ErrorPath`, `CausePath`, …).
+    pub fn eval_field(
         &self,
         input: &Value,
         ctx: &Context<'_>,

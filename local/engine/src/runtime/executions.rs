@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::asl::context::{rfc3339, ExecutionContext};
-use crate::error::{ApiError, ErrorCode, TaskError};
+use crate::error::{ApiError, ErrorCode, TaskError, MAX_PAYLOAD_BYTES};
 use crate::runtime::engine::{validate_name, Engine};
 use crate::runtime::history::{Event, HistoryEvent};
 use crate::runtime::interpreter;
@@ -49,6 +49,12 @@ impl Engine {
             None => uuid::Uuid::new_v4().to_string(),
         };
         let input = input.unwrap_or("{}");
+        if input.len() > MAX_PAYLOAD_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::ValidationException,
+                format!("1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to {MAX_PAYLOAD_BYTES}"),
+            ));
+        }
         let input_value: Value = serde_json::from_str(input).map_err(|e| {
             ApiError::new(
                 ErrorCode::InvalidExecutionInput,

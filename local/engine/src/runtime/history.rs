@@ -14,10 +14,12 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// An empty error or cause is an absent one (a Fail state without `Cause` has none).
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
+        let given = |s: String| Some(s).filter(|s| !s.is_empty());
         Self {
-            error: Some(error.into()),
-            cause: Some(cause.into()),
+            error: given(error.into()),
+            cause: given(cause.into()),
         }
     }
 }

@@ -163,6 +163,8 @@ impl ExecutionRecord {
         if st.status != ExecutionStatus::Running {
             return false;
         }
+        let error = error.filter(|e| !e.is_empty());
+        let cause = cause.filter(|c| !c.is_empty());
         let failure = Failure {
             error: error.clone(),
             cause: cause.clone(),
@@ -185,8 +187,8 @@ impl ExecutionRecord {
         });
         st.status = status;
         st.output = output;
-        st.error = error.filter(|e| !e.is_empty());
-        st.cause = cause.filter(|c| !c.is_empty());
+        st.error = error;
+        st.cause = cause;
         st.stop = Some(now);
         drop(st);
         self.status_tx.send_replace(status);

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::asl::choice::{self, parse_timestamp};
 use crate::asl::context::{rfc3339, Context, ExecutionContext};
 use crate::asl::definition::{Definition, Kind, Seconds, State, Text, WaitFor};
-use crate::error::{names, TaskError};
+use crate::error::{names, TaskError, MAX_PAYLOAD_BYTES};
 use crate::runtime::history::{Event, StateType};
 use crate::runtime::registry::{ExecutionRecord, ExecutionStatus};
 use crate::runtime::services::Services;
@@ -37,12 +37,11 @@ pub(crate) async fn run_execution(
     };
     let mut trail = 1;
     let body = run.machine(&def, input, &mut trail);
-    let outcome = match def.timeout_seconds {
-        Some(t) => tokio::time::timeout(Duration::from_secs(t), body)
-            .await
-            .ok(),
-        None => Some(body.await),
-    };
+    // A standard execution runs for at most a year; then it times out like TimeoutSeconds.
+    let limit = def.timeout_seconds.unwrap_or(MAX_EXECUTION_SECONDS);
+    let outcome = tokio::time::timeout(Duration::from_secs(limit), body)
+        .await
+        .ok();
     match outcome {
         Some(Ok(output)) => {
             exec.finish(
@@ -66,6 +65,33 @@ pub(crate) async fn run_execution(
     }
 }
 
+/// Step Functions' one-year maximum for a standard execution.
+const MAX_EXECUTION_SECONDS: u64 = 365 * 24 * 60 * 60;
+
+/// The longest Wait AWS accepts: its delay is kept in a signed 32-bit count of seconds
+/// (a Wait 24,855 days away is accepted, 24,856 days fails with "Wait state delay is too long.").
+const MAX_WAIT_SECONDS: u64 = i32::MAX as u64;
+
+/// The prefix AWS puts on the cause of every `States.Runtime` failure.
+fn decorate(mut e: TaskError, state: &str, entered_event: u64) -> TaskError {
+    const HEAD: &str = "An error occurred while executing the state '";
+    if e.error == names::RUNTIME && !e.cause.starts_with(HEAD) {
+        e.cause = format!(
+            "{HEAD}{state}' (entered at the event id #{entered_event}). {}",
+            e.cause
+        );
+    }
+    e
+}
+
+/// The text AWS shows for a value in a runtime cause: strings bare, the rest as JSON.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 struct Run {
     services: Arc<Services>,
     exec: Arc<ExecutionRecord>,
@@ -80,7 +106,7 @@ fn seconds(s: &Seconds, input: &Value, ctx: &Context<'_>, field: &str) -> Result
     match s {
         Seconds::Fixed(n) => Ok(*n),
         Seconds::Path(p) => {
-            let v = p.select(input, ctx, field)?;
+            let v = p.select_or_invalid(input, ctx)?;
             v.as_u64().ok_or_else(|| {
                 TaskError::runtime(format!(
                     "The value of {field} must be a non-negative integer, got {v}"
@@ -96,7 +122,10 @@ impl Run {
             execution: &self.ctx,
             state_name: &state.name,
             entered_time,
-            retry_count: 0,
+            retry_count: match state.kind {
+                Kind::Task(_) | Kind::Parallel { .. } | Kind::Map(_) => Some(0),
+                _ => None,
+            },
             task_token: None,
             map_item: None,
         }
@@ -120,7 +149,7 @@ impl Run {
             None => result,
         };
         let merged = st.result_path.apply(raw.clone(), result)?;
-        st.output_path.apply(merged, ctx, "OutputPath")
+        st.output_path.apply(merged, ctx)
     }
 
     fn machine<'a>(
@@ -150,52 +179,93 @@ impl Run {
     }
 
     async fn state(&self, st: &State, raw: Value, trail: &mut u64) -> Result<Step, TaskError> {
-        let state_type = StateType::from(&st.kind);
         let entered_time = rfc3339(Utc::now());
+        if let Kind::Map(spec) = &st.kind {
+            if fanout::stalls(st, spec, &raw, &self.context(st, &entered_time)) {
+                // AWS neither enters nor fails a Map whose MaxConcurrencyPath is negative: the
+                // execution stays RUNNING until it is stopped or times out.
+                return std::future::pending().await;
+            }
+        }
+        let input = raw.to_string();
+        if input.len() > MAX_PAYLOAD_BYTES {
+            return Err(TaskError::data_limit(&st.name));
+        }
         self.record(
             trail,
             Event::StateEntered {
-                state: state_type,
+                state: StateType::from(&st.kind),
                 name: st.name.clone(),
-                input: raw.to_string(),
+                input,
             },
         );
-        let ctx = self.context(st, &entered_time);
+        let entered_event = *trail;
+        let (output, next) = self
+            .state_body(st, raw, &entered_time, trail)
+            .await
+            .map_err(|e| decorate(e, &st.name, entered_event))?;
+        let output_text = output.to_string();
+        if output_text.len() > MAX_PAYLOAD_BYTES {
+            return Err(TaskError::data_limit(&st.name));
+        }
+        self.record(
+            trail,
+            Event::StateExited {
+                state: StateType::from(&st.kind),
+                name: st.name.clone(),
+                output: output_text,
+            },
+        );
+        Ok((output, next))
+    }
+
+    /// What a state does between its StateEntered and StateExited events.
+    async fn state_body(
+        &self,
+        st: &State,
+        raw: Value,
+        entered_time: &str,
+        trail: &mut u64,
+    ) -> Result<Step, TaskError> {
+        let ctx = self.context(st, entered_time);
         let (output, next) = match &st.kind {
             Kind::Pass { result } => {
-                let effective = st.input_path.apply(raw.clone(), &ctx, "InputPath")?;
+                let effective = st.input_path.apply(raw.clone(), &ctx)?;
                 let effective = match &st.parameters {
                     Some(t) => t.eval(&effective, &ctx)?,
                     None => effective,
                 };
                 let result = result.clone().unwrap_or(effective);
                 let merged = st.result_path.apply(raw, result)?;
-                (
-                    st.output_path.apply(merged, &ctx, "OutputPath")?,
-                    st.next.clone(),
-                )
+                (st.output_path.apply(merged, &ctx)?, st.next.clone())
             }
             Kind::Succeed => {
-                let effective = st.input_path.apply(raw, &ctx, "InputPath")?;
-                (st.output_path.apply(effective, &ctx, "OutputPath")?, None)
+                let effective = st.input_path.apply(raw, &ctx)?;
+                (st.output_path.apply(effective, &ctx)?, None)
             }
             Kind::Fail { error, cause } => {
-                let text = |t: &Option<Text>| -> Result<String, TaskError> {
+                // An absent Error/Cause stays absent: the empty string is "not given" all the
+                // way to DescribeExecution and the history.
+                let text = |t: &Option<Text>, field: &str| -> Result<String, TaskError> {
                     match t {
                         None => Ok(String::new()),
                         Some(Text::Literal(s)) => Ok(s.clone()),
-                        Some(Text::Dynamic(tpl)) => match tpl.eval(&raw, &ctx)? {
+                        Some(Text::Dynamic(tpl)) => match tpl.eval_field(&raw, &ctx, field)? {
                             Value::String(s) => Ok(s),
                             other => Err(TaskError::runtime(format!(
-                                "ErrorPath/CausePath must name a string, got {other}"
+                                "The {field} field must reference a string, got {}",
+                                shown(&other)
                             ))),
                         },
                     }
                 };
-                return Err(TaskError::new(text(error)?, text(cause)?));
+                return Err(TaskError::new(
+                    text(error, "ErrorPath")?,
+                    text(cause, "CausePath")?,
+                ));
             }
             Kind::Choice { choices, default } => {
-                let effective = st.input_path.apply(raw, &ctx, "InputPath")?;
+                let effective = st.input_path.apply(raw, &ctx)?;
                 let mut next = None;
                 for (rule, target) in choices {
                     if choice::eval(rule, &effective, &ctx)? {
@@ -209,60 +279,70 @@ impl Run {
                         format!("No Matches! (state '{}')", st.name),
                     )
                 })?;
-                (
-                    st.output_path.apply(effective, &ctx, "OutputPath")?,
-                    Some(next),
-                )
+                (st.output_path.apply(effective, &ctx)?, Some(next))
             }
             Kind::Wait(w) => {
-                let effective = st.input_path.apply(raw, &ctx, "InputPath")?;
+                let effective = st.input_path.apply(raw, &ctx)?;
                 tokio::time::sleep(wait_for(w, &effective, &ctx)?).await;
-                (
-                    st.output_path.apply(effective, &ctx, "OutputPath")?,
-                    st.next.clone(),
-                )
+                (st.output_path.apply(effective, &ctx)?, st.next.clone())
             }
             Kind::Task(_) | Kind::Parallel { .. } | Kind::Map(_) => {
-                self.retrying(st, raw, &entered_time, trail).await?
+                self.retrying(st, raw, entered_time, trail).await?
             }
         };
-        self.record(
-            trail,
-            Event::StateExited {
-                state: state_type,
-                name: st.name.clone(),
-                output: output.to_string(),
-            },
-        );
         Ok((output, next))
     }
 }
 
-/// How long a Wait state waits; a timestamp in the past means not at all.
+/// How long a Wait state waits; a timestamp in the past means not at all. The causes are AWS's.
 fn wait_for(w: &WaitFor, effective: &Value, ctx: &Context<'_>) -> Result<Duration, TaskError> {
     let until = |ts: chrono::DateTime<chrono::FixedOffset>| {
         (ts.with_timezone(&Utc) - Utc::now())
             .to_std()
             .unwrap_or(Duration::ZERO)
     };
-    Ok(match w {
+    let delay = match w {
         WaitFor::Seconds(n) => Duration::from_secs(*n),
-        WaitFor::SecondsPath(p) => Duration::from_secs(seconds(
-            &Seconds::Path(p.clone()),
-            effective,
-            ctx,
-            "SecondsPath",
-        )?),
-        WaitFor::Timestamp(ts) => until(*ts),
-        WaitFor::TimestampPath(p) => match p.select(effective, ctx, "TimestampPath")? {
-            Value::String(s) => until(parse_timestamp(&s).ok_or_else(|| {
-                TaskError::runtime(format!("'{s}' is not an RFC 3339 timestamp"))
-            })?),
-            other => {
-                return Err(TaskError::runtime(format!(
-                    "TimestampPath must name a string, got {other}"
-                )))
+        WaitFor::SecondsPath(p) => {
+            let at = |what: &str, v: &Value| {
+                TaskError::runtime(format!(
+                    "The SecondsPath parameter {what}: {} == {}",
+                    p.as_str(),
+                    shown(v)
+                ))
+            };
+            let v = p.try_select(effective, ctx).ok_or_else(|| {
+                TaskError::runtime(format!(
+                    "The SecondsPath parameter does not reference an input value: {}",
+                    p.as_str()
+                ))
+            })?;
+            match (v.as_u64(), v.as_i64()) {
+                (Some(n), _) => Duration::from_secs(n),
+                (None, Some(_)) => return Err(at("references a negative value", &v)),
+                (None, None) => return Err(at("cannot be parsed as a long value", &v)),
             }
-        },
-    })
+        }
+        WaitFor::Timestamp(ts) => until(*ts),
+        WaitFor::TimestampPath(p) => {
+            let v = p.try_select(effective, ctx).ok_or_else(|| {
+                TaskError::runtime(format!(
+                    "The TimestampPath parameter does not reference an input value: {}",
+                    p.as_str()
+                ))
+            })?;
+            match v.as_str().and_then(parse_timestamp) {
+                Some(ts) => until(ts),
+                None => return Err(TaskError::runtime(format!(
+                    "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {} == {}",
+                    p.as_str(),
+                    shown(&v)
+                ))),
+            }
+        }
+    };
+    if delay.as_secs() > MAX_WAIT_SECONDS {
+        return Err(TaskError::runtime("Wait state delay is too long."));
+    }
+    Ok(delay)
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{seconds, Run};
 use crate::asl::context::Context;
 use crate::asl::definition::{State, Task};
-use crate::error::{names, TaskError};
+use crate::error::{names, TaskError, MAX_PAYLOAD_BYTES};
 use crate::runtime::history::{Event, Failure, TaskTarget};
 use crate::runtime::integrations::{Pattern, Resource, TaskRequest};
 
@@ -25,10 +25,10 @@ impl Run {
     ) -> Result<Value, TaskError> {
         let resource = Resource::parse(&task.resource);
         let base = Context {
-            retry_count,
+            retry_count: Some(retry_count),
             ..self.context(st, entered_time)
         };
-        let effective = st.input_path.apply(raw.clone(), &base, "InputPath")?;
+        let effective = st.input_path.apply(raw.clone(), &base)?;
         let (token, mut wait) = match resource.pattern {
             Pattern::WaitForTaskToken => {
                 let (t, w) = self.services.tokens.issue();
@@ -54,6 +54,11 @@ impl Run {
             .as_ref()
             .map(|s| seconds(s, &effective, &ctx, "HeartbeatSecondsPath"))
             .transpose()?;
+        // After Parameters, a state's input is held to the payload quota (AWS's error page).
+        let params_text = params.to_string();
+        if params_text.len() > MAX_PAYLOAD_BYTES {
+            return Err(TaskError::data_limit(&st.name));
+        }
         let target = TaskTarget {
             resource_type: resource.service.clone(),
             resource: resource.event_name(),
@@ -63,7 +68,7 @@ impl Run {
                 trail,
                 Event::LambdaFunctionScheduled {
                     resource: resource.arn.clone(),
-                    input: params.to_string(),
+                    input: params_text,
                     timeout,
                 },
             );
@@ -74,7 +79,7 @@ impl Run {
                 Event::TaskScheduled {
                     target: target.clone(),
                     region: self.services.region.clone(),
-                    parameters: params.to_string(),
+                    parameters: params_text,
                     timeout,
                     heartbeat,
                 },
@@ -113,6 +118,18 @@ impl Run {
         match result {
             Ok(out) => {
                 let output = out.to_string();
+                // A connector's output over the quota fails the state, before ResultSelector.
+                if output.len() > MAX_PAYLOAD_BYTES {
+                    let e = TaskError::data_limit(&st.name);
+                    let failure = Failure::new(e.error.clone(), e.cause.clone());
+                    let event = if resource.direct_lambda {
+                        Event::LambdaFunctionFailed(failure)
+                    } else {
+                        Event::TaskFailed { target, failure }
+                    };
+                    self.record(trail, event);
+                    return Err(e);
+                }
                 let event = if resource.direct_lambda {
                     Event::LambdaFunctionSucceeded { output }
                 } else {
