@@ -18,9 +18,21 @@ use crate::output::Format;
 #[derive(Debug, Parser)]
 #[command(name = "ferry", version)]
 pub struct Cli {
-    /// Output format.
-    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Table)]
+    /// Output format: table (for people) or json (for scripts; shapes in docs/json.md).
+    #[arg(
+        long,
+        short = 'o',
+        global = true,
+        value_enum,
+        ignore_case = true,
+        env = "FERRY_OUTPUT",
+        default_value_t = Format::Table
+    )]
     pub output: Format,
+
+    /// Tables show every column and every id and time in full, however wide the terminal.
+    #[arg(long, global = true)]
+    pub wide: bool,
 
     /// Read resource names from this CloudFormation stack's outputs (the SAM stack).
     #[arg(long, global = true, env = "FERRY_STACK")]

@@ -11,6 +11,7 @@ mod exit;
 mod fuzz;
 mod output;
 mod parse;
+mod progress;
 mod stack;
 
 use std::process::ExitCode;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
     };
     ferry_shared::aws::init_cli_tracing(level);
     let verbose = args.verbose;
+    output::set_wide(args.wide);
     match run(args) {
         Ok(code) => code.into(),
         Err(err) => {

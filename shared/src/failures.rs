@@ -16,7 +16,7 @@ use thiserror::Error;
 pub struct RegistrationFailure {
     /// The S3 keys of the event (normally one).
     pub keys: Vec<String>,
-    pub at: Option<DateTime<Utc>>,
+    pub failed_at: Option<DateTime<Utc>>,
     pub attempts: Option<u64>,
     pub error: String,
 }
@@ -65,7 +65,7 @@ pub fn parse_record(body: &str) -> Option<RegistrationFailure> {
     };
     Some(RegistrationFailure {
         keys,
-        at: v
+        failed_at: v
             .get("timestamp")
             .and_then(Value::as_str)
             .and_then(|t| t.parse().ok()),
@@ -112,7 +112,7 @@ pub async fn list(
         }
         quiet_rounds = if fresh { 0 } else { quiet_rounds + 1 };
     }
-    out.sort_by_key(|f| f.at);
+    out.sort_by_key(|f| f.failed_at);
     Ok(out)
 }
 
@@ -128,7 +128,7 @@ mod tests {
         assert_eq!(f.keys, ["releases/web/1.0.0 b.zip"]);
         assert_eq!(f.attempts, Some(3));
         assert_eq!(f.error, "Ferry.Transient: DynamoDB is down");
-        assert!(f.at.is_some());
+        assert!(f.failed_at.is_some());
         assert!(parse_record("{}").is_none());
         assert!(parse_record("not json").is_none());
     }

@@ -55,7 +55,7 @@ fn a_refused_release_and_a_failing_plan_say_why() {
     );
     let table = stack.ok(&["deployment", &id]);
     assert!(table.contains(&format!("dev failed: {why}")), "{table}");
-    let history = stack.json(&["history", "slip", "--env", "dev"]);
+    let history = stack.json(&["history", "slip", "--env", "dev"])["history"].clone();
     assert!(
         history[0]["reason"]
             .as_str()

@@ -24,7 +24,7 @@ fn refused(stack: &Stack, args: &[&str], why: &str) {
 }
 
 fn live_version(stack: &Stack, env: &str) -> Value {
-    let status = stack.json(&["status", "hello-service"]);
+    let status = stack.json(&["status", "hello-service"])["components"].clone();
     status[0]["environments"]
         .as_array()
         .and_then(|e| e.iter().find(|e| e["environment"] == env))
@@ -97,7 +97,7 @@ fn rollback_returns_to_the_version_live_before_and_promotion_counts_past_success
         (Some("rollback"), Some("1.0.0"))
     );
     assert_eq!(live_version(&stack, "prod"), "1.0.0");
-    let history = stack.json(&["history", "hello-service", "--env", "prod"]);
+    let history = stack.json(&["history", "hello-service", "--env", "prod"])["history"].clone();
     assert_eq!(history[0]["mode"], "rollback", "{history:#}");
     assert_eq!(history[0]["reason"], "1.1.0 breaks checkout");
     let table = stack.ok(&["history", "hello-service", "--env", "prod"]);
@@ -160,7 +160,7 @@ fn plan_only_shows_the_plan_records_it_and_applies_nothing() {
         "a plan-only run applied: {state:?}"
     );
     assert!(live_version(&stack, "staging").is_null());
-    let history = stack.json(&["history", "hello-service"]);
+    let history = stack.json(&["history", "hello-service"])["history"].clone();
     assert_eq!(history.as_array().map(Vec::len), Some(3), "{history:#}");
     assert!(history
         .as_array()
@@ -241,13 +241,13 @@ fn destroy_always_waits_for_a_person_and_leaves_nothing_live() {
     assert_eq!(d["mode"], "destroy");
     assert_eq!(Stack::step(&d, "dev")["status"], "destroyed", "{d:#}");
     assert!(live_version(&stack, "dev").is_null());
-    let history = stack.json(&["history", "hello-service", "--env", "dev"]);
+    let history = stack.json(&["history", "hello-service", "--env", "dev"])["history"].clone();
     assert_eq!(
         (history[0]["outcome"].as_str(), history[0]["mode"].as_str()),
         (Some("destroyed"), Some("destroy")),
         "{history:#}"
     );
-    assert_eq!(history[0]["approver"], "local:bob");
+    assert_eq!(history[0]["decided_by"], "local:bob");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let state = rt
         .block_on(stack.state("hello-service", "dev"))
@@ -316,7 +316,7 @@ fn a_freeze_stops_deploys_and_approvals_until_lifted_and_an_emergency_passes() {
     stack.wait_step(&id, "prod", "awaiting-approval");
     stack.ok(&["approve", &id, "--as", "bob"]);
     assert_eq!(stack.wait_finished(&id)["status"], "succeeded");
-    let history = stack.json(&["history", "hello-service", "--env", "prod"]);
+    let history = stack.json(&["history", "hello-service", "--env", "prod"])["history"].clone();
     assert_eq!(
         history[0]["emergency"], "hotfix for incident 1234",
         "{history:#}"
@@ -403,7 +403,7 @@ fn env_put_changes_only_what_it_names_and_delete_refuses_while_live() {
     ]);
     assert!(out.contains("deleted"), "{out}");
     refused(&stack, &["env", "show", "dev"], "does not exist");
-    let history = stack.json(&["history", "hello-service", "--env", "dev"]);
+    let history = stack.json(&["history", "hello-service", "--env", "dev"])["history"].clone();
     assert_eq!(history[0]["outcome"], "environment-deleted", "{history:#}");
     assert!(history[0]["reason"]
         .as_str()
@@ -464,24 +464,26 @@ fn ferry_lock_of_an_ended_execution_is_released_and_the_lists_show_what_waits() 
     );
 
     // The lists: the deployment waits, the gate is carol's to decide but not alice's.
-    let waiting = stack.json(&["deployments", "--status", "waiting"]);
+    let waiting = stack.json(&["deployments", "--status", "waiting"])["deployments"].clone();
     assert_eq!(waiting[0]["id"], id.as_str(), "{waiting:#}");
     assert_eq!(waiting[0]["waiting_in"], serde_json::json!(["prod"]));
-    assert!(stack
-        .json(&["deployments", "--status", "failed"])
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(
+        stack.json(&["deployments", "--status", "failed"])["deployments"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        stack.json(&["approvals", "--mine", "--as", "carol"])[0]["deployment_id"],
+        stack.json(&["approvals", "--mine", "--as", "carol"])["approvals"][0]["deployment_id"],
         id.as_str()
     );
-    assert!(stack
-        .json(&["approvals", "--mine", "--as", "alice"])
-        .as_array()
-        .unwrap()
-        .is_empty());
-    let components = stack.json(&["components"]);
+    assert!(
+        stack.json(&["approvals", "--mine", "--as", "alice"])["approvals"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let components = stack.json(&["components"])["components"].clone();
     assert_eq!(
         components[0]["component"], "hello-service",
         "{components:#}"
@@ -495,7 +497,7 @@ fn ferry_lock_of_an_ended_execution_is_released_and_the_lists_show_what_waits() 
         "{status}"
     );
     assert!(
-        status.contains(&format!("awaiting approval in prod: deployment {id} of")),
+        status.contains(&format!("awaiting approval in prod: deployment {id}")),
         "{status}"
     );
     refused(
@@ -524,7 +526,7 @@ fn ferry_lock_of_an_ended_execution_is_released_and_the_lists_show_what_waits() 
     assert!(out.starts_with("released Ferry's lock"), "{out}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     assert!(!rt.block_on(stack.locked("hello-service", "prod")));
-    let history = stack.json(&["history", "hello-service", "--env", "prod"]);
+    let history = stack.json(&["history", "hello-service", "--env", "prod"])["history"].clone();
     let unlocked = history
         .as_array()
         .unwrap()
@@ -554,7 +556,7 @@ fn ferry_lock_of_an_ended_execution_is_released_and_the_lists_show_what_waits() 
             "hello-service",
             "--status",
             "aborted"
-        ])[0]["id"],
+        ])["deployments"][0]["id"],
         id.as_str()
     );
 }
@@ -648,7 +650,7 @@ fn drift_made_behind_ferrys_back_is_found_notified_and_reconciled() {
     stack.ok(&["env", "put", "dev", "--order", "1", "--approval", "none"]);
     stack.release_dir(&example(), "1.0.0");
     stack.ok(&["deploy", "hello-service", "1.0.0", "--to", "dev", "--wait"]);
-    let drift_of = |stack: &Stack| stack.json(&["drift", "hello-service"])[0].clone();
+    let drift_of = |stack: &Stack| stack.json(&["drift", "hello-service"])["drift"][0].clone();
 
     // Right after the deploy: in sync, and no history line for it.
     let d = stack.json(&["drift", "check", "hello-service", "--env", "dev", "--wait"]);
@@ -658,7 +660,7 @@ fn drift_made_behind_ferrys_back_is_found_notified_and_reconciled() {
         "{d:#}"
     );
     assert_eq!(drift_of(&stack)["drifted"], false);
-    let lines = stack.json(&["history", "hello-service"]);
+    let lines = stack.json(&["history", "hello-service"])["history"].clone();
     assert!(
         lines
             .as_array()
@@ -685,7 +687,7 @@ fn drift_made_behind_ferrys_back_is_found_notified_and_reconciled() {
         table.contains("DRIFTED") && table.contains("terraform_data.service"),
         "{table}"
     );
-    let history = stack.json(&["history", "hello-service", "--env", "dev"]);
+    let history = stack.json(&["history", "hello-service", "--env", "dev"])["history"].clone();
     assert_eq!(
         (history[0]["outcome"].as_str(), history[0]["mode"].as_str()),
         (Some("drifted"), Some("drift"))
@@ -716,8 +718,7 @@ fn drift_made_behind_ferrys_back_is_found_notified_and_reconciled() {
     stack.ok(&["env", "put", "dev", "--drift-check", "1s"]);
     let deadline = Instant::now() + std::time::Duration::from_secs(90);
     loop {
-        let scheduled = stack
-            .json(&["deployments", "--component", "hello-service"])
+        let scheduled = stack.json(&["deployments", "--component", "hello-service"])["deployments"]
             .as_array()
             .unwrap()
             .iter()

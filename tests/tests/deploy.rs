@@ -56,10 +56,10 @@ fn full_loop_with_four_eyes_approval() {
     assert_eq!(step["plan_summary"]["add"], 1, "{step:#}");
     let d = stack.json(&["deployment", &id]);
     assert_eq!(Stack::step(&d, "dev")["status"], "succeeded");
-    assert_eq!(Stack::step(&d, "dev")["approver"], "policy:none");
+    assert_eq!(Stack::step(&d, "dev")["decided_by"], "policy:none");
 
     // The approver sees the plan; the task token never leaves the table.
-    let status = stack.json(&["status", "hello-service"]);
+    let status = stack.json(&["status", "hello-service"])["components"].clone();
     let prod = &status[0]["environments"][1];
     assert_eq!(
         prod["pending_approval"]["plan_summary"]["resources"][0]["address"],
@@ -87,7 +87,7 @@ fn full_loop_with_four_eyes_approval() {
     assert_eq!(d["execution_status"], "SUCCEEDED");
     let prod = Stack::step(&d, "prod");
     assert_eq!(
-        (prod["approver"].as_str(), prod["comment"].as_str()),
+        (prod["decided_by"].as_str(), prod["comment"].as_str()),
         (Some("local:bob"), Some("looks right"))
     );
     assert!(prod["apply_build_id"]
@@ -106,7 +106,7 @@ fn full_loop_with_four_eyes_approval() {
             "{env} still locked"
         );
     }
-    let status = stack.json(&["status", "hello-service"]);
+    let status = stack.json(&["status", "hello-service"])["components"].clone();
     let live: Vec<(&str, &str)> = status[0]["environments"]
         .as_array()
         .unwrap()
@@ -119,9 +119,9 @@ fn full_loop_with_four_eyes_approval() {
         })
         .collect();
     assert_eq!(live, [("dev", "1.0.0"), ("prod", "1.0.0")]);
-    let history = stack.json(&["history", "hello-service", "--env", "prod"]);
+    let history = stack.json(&["history", "hello-service", "--env", "prod"])["history"].clone();
     assert_eq!(history[0]["outcome"], "succeeded");
-    assert_eq!(history[0]["approver"], "local:bob");
+    assert_eq!(history[0]["decided_by"], "local:bob");
     assert_eq!(history[0]["requester"], "local:alice");
 }
 
@@ -157,7 +157,7 @@ fn rejection_applies_nothing_and_releases_the_lock() {
         "applied despite rejection"
     );
     assert!(!rt.block_on(stack.locked("hello-service", "prod")));
-    let history = stack.json(&["history", "hello-service"]);
+    let history = stack.json(&["history", "hello-service"])["history"].clone();
     assert_eq!(history[0]["outcome"], "rejected");
     // A decided approval can't be decided again.
     let out = stack.ferry(&["approve", &id, "--env", "prod"]);
@@ -187,7 +187,7 @@ fn approval_timeout_is_recorded_and_releases_the_lock() {
         .unwrap()
         .contains("States.Timeout"));
     assert!(!rt().block_on(stack.locked("hello-service", "qa")));
-    let status = stack.json(&["status", "hello-service"]);
+    let status = stack.json(&["status", "hello-service"])["components"].clone();
     assert!(status[0]["environments"][0]["pending_approval"].is_null());
     let out = stack.ferry(&["approve", &id, "--env", "qa"]);
     assert_eq!(
@@ -235,7 +235,7 @@ fn plan_and_apply_failures_are_recorded_and_release_the_lock() {
             !rt.block_on(stack.locked(component, "dev")),
             "{component} still locked"
         );
-        let history = stack.json(&["history", component]);
+        let history = stack.json(&["history", component])["history"].clone();
         assert_eq!(history[0]["outcome"], "failed");
     }
 }
@@ -278,8 +278,7 @@ fn promotion_rule_refuses_and_a_recorded_reason_overrides() {
             && err.contains("--reason"),
         "{err}"
     );
-    assert!(stack
-        .json(&["deployments"])
+    assert!(stack.json(&["deployments"])["deployments"]
         .as_array()
         .is_some_and(Vec::is_empty));
     // Targeting dev too is fine: dev deploys first.
@@ -303,7 +302,7 @@ fn promotion_rule_refuses_and_a_recorded_reason_overrides() {
     assert_eq!(d["status"], "succeeded", "{d:#}");
     assert_eq!(d["override_reason"], "hotfix INC-42");
     // History shows why the rule was overridden.
-    let history = stack.json(&["history", "hello-service", "--env", "prod"]);
+    let history = stack.json(&["history", "hello-service", "--env", "prod"])["history"].clone();
     assert_eq!(history[0]["reason"], "hotfix INC-42", "{history:#}");
     assert!(stack
         .ok(&["history", "hello-service"])
@@ -355,7 +354,7 @@ fn cancel_records_abort_and_releases_the_lock() {
     assert!(step["error"].as_str().unwrap().contains("wrong version"));
     assert!(!rt().block_on(stack.locked("hello-service", "prod")));
     assert_eq!(
-        stack.json(&["history", "hello-service"])[0]["outcome"],
+        stack.json(&["history", "hello-service"])["history"][0]["outcome"],
         "aborted"
     );
     let out = stack.ferry(&["approve", &id]);
@@ -383,7 +382,7 @@ fn a_lock_left_by_a_stopped_execution_is_taken_over() {
         .block_on(stack.approval("hello-service", &first, "prod"))
         .expect("approval record");
     assert_eq!(gate.status.as_str(), "closed", "{gate:?}");
-    let status = stack.json(&["status", "hello-service"]);
+    let status = stack.json(&["status", "hello-service"])["components"].clone();
     assert_eq!(
         status[0]["environments"][0]["pending_approval"]["deployment_id"], second,
         "{status:#}"
@@ -415,8 +414,7 @@ fn cancel_changes_nothing_when_the_execution_cannot_be_read() {
     assert_eq!(after["execution_status"], "RUNNING", "{after:#}");
     assert_eq!(after["steps"], before["steps"]);
     assert!(rt().block_on(stack.locked("hello-service", "prod")));
-    assert!(stack
-        .json(&["history", "hello-service"])
+    assert!(stack.json(&["history", "hello-service"])["history"]
         .as_array()
         .is_some_and(Vec::is_empty));
 
@@ -567,11 +565,14 @@ fn cancel_during_apply_stops_the_build_and_records_an_interrupted_apply() {
         error.contains("may have changed") && error.contains("deploy again"),
         "{error}"
     );
-    let history = stack.json(&["history", "hello-service"]);
+    let history = stack.json(&["history", "hello-service"])["history"].clone();
     assert_eq!(history[0]["outcome"], "apply-interrupted", "{history:#}");
     // The record matches S3: terraform was stopped before it wrote any state, nothing is live.
     assert!(rt().block_on(stack.state("hello-service", "dev")).is_none());
-    assert!(stack.json(&["status", "hello-service"])[0]["environments"][0]["live"].is_null());
+    assert!(
+        stack.json(&["status", "hello-service"])["components"][0]["environments"][0]["live"]
+            .is_null()
+    );
     assert!(!rt().block_on(stack.locked("hello-service", "dev")));
 }
 

@@ -211,7 +211,7 @@ fn approvers_decide_once_through_their_own_link_in_a_real_browser() {
     let d = stack.wait_finished(&id);
     assert_eq!(d["status"], "succeeded", "{d:#}");
     let step = Stack::step(&d, "prod");
-    assert_eq!(step["approver"], "local:bob", "{d:#}");
+    assert_eq!(step["decided_by"], "local:bob", "{d:#}");
     assert_eq!(step["comment"], "plan reviewed", "{d:#}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let a = rt
@@ -580,7 +580,7 @@ fn two_distinct_approvals_complete_the_gate_and_one_rejection_fails_it() {
     let d = stack.wait_finished(&id);
     assert_eq!(d["status"], "succeeded", "{d:#}");
     let step = Stack::step(&d, "prod");
-    assert_eq!(step["approver"], "local:carol");
+    assert_eq!(step["decided_by"], "local:carol");
     assert_eq!(
         step["approved_by"],
         serde_json::json!(["local:bob", "local:carol"])
@@ -590,9 +590,9 @@ fn two_distinct_approvals_complete_the_gate_and_one_rejection_fails_it() {
         .expect("approval");
     assert_eq!(a.via.as_deref(), Some("ferry approve --browser"));
     assert_eq!(a.approvals[0].via.as_deref(), Some("email link"));
-    let history = stack.json(&["history", "hello-service"]);
+    let history = stack.json(&["history", "hello-service"])["history"].clone();
     assert_eq!(
-        history[0]["approver"], "local:bob, local:carol",
+        history[0]["decided_by"], "local:bob, local:carol",
         "{history:#}"
     );
 

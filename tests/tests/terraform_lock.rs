@@ -162,7 +162,7 @@ fn a_terraform_killed_mid_apply_is_named_and_unlock_clears_its_lock() {
     ]);
     assert!(out.starts_with("unlocked terraform's state"), "{out}");
     assert!(rt.block_on(object(&stack, lock_key)).is_none());
-    let history = stack.json(&["history", "slow-apply", "--env", "dev"]);
+    let history = stack.json(&["history", "slow-apply", "--env", "dev"])["history"].clone();
     let unlocked = &history[0];
     assert_eq!(unlocked["outcome"], "unlocked", "{history:#}");
     assert_eq!(unlocked["requester"], "local:tester");

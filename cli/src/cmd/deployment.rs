@@ -139,18 +139,18 @@ pub(crate) async fn show_deployment(
         println!("error       {e}");
     }
     if let Some(arn) = &d.execution_arn {
-        println!("execution   {arn}");
+        output::field("execution  ", arn);
     }
     let mut t = output::table(&[
-        "ENVIRONMENT",
-        "STATUS",
-        "PLAN",
-        "PLAN BUILD",
-        "APPROVED BY",
-        "COMMENT",
-        "APPLY BUILD",
-        "FINISHED",
-        "ERROR",
+        output::keep("ENVIRONMENT"),
+        output::keep("STATUS"),
+        output::keep("PLAN"),
+        output::id("PLAN BUILD").hide(3),
+        output::text("APPROVED BY"),
+        output::text("COMMENT").hide(4),
+        output::id("APPLY BUILD").hide(2),
+        output::when("FINISHED").hide(1),
+        output::text("ERROR").hide(5),
     ]);
     for s in &steps {
         t.add_row(vec![
@@ -177,10 +177,8 @@ pub(crate) async fn show_deployment(
     for s in &steps {
         if let Some(p) = &s.plan_summary {
             if !p.resources.is_empty() {
-                println!(
-                    "plan for {} ({p}, sha256 {}):",
-                    s.environment, &p.plan_sha256
-                );
+                println!("plan for {}: {p}", s.environment);
+                output::field("  sha256", &p.plan_sha256);
                 for r in &p.resources {
                     println!("  {:<10} {}", r.actions.join("/"), r.address);
                 }
@@ -248,7 +246,9 @@ pub async fn follow(
     }
 }
 
-/// `Some(succeeded)` once the execution ended; `None` when `timeout` passed first.
+/// `Some(succeeded)` once the execution ended; `None` when `timeout` passed first. Each step
+/// reached is said once, with the time; on a terminal a spinner below says where every
+/// environment is now and for how long the deployment has been followed.
 async fn follow_steps(
     store: &Store,
     sfn: &aws_sdk_sfn::Client,
@@ -258,7 +258,19 @@ async fn follow_steps(
     let (d, arn) = started_deployment(store, id).await?;
     let deadline = Instant::now() + timeout;
     let mut seen: Vec<(EnvironmentName, StepStatus)> = Vec::new();
-    loop {
+    let spinner = crate::progress::spinner(&format!("following {}", output::shorten(id, 24)));
+    let say = |s: &Step, detail: &str| {
+        crate::progress::say(
+            &spinner,
+            &format!(
+                "{} {:<12} {:<18} {detail}",
+                chrono::Utc::now().format("%H:%M:%S"),
+                s.environment,
+                s.status
+            ),
+        );
+    };
+    let result = loop {
         let steps = ordered_steps(&d, store.list_steps(id).await?);
         for s in &steps {
             let key = (s.environment.clone(), s.status);
@@ -287,7 +299,14 @@ async fn follow_steps(
                 StepStatus::Succeeded => "applied".into(),
                 _ => step_error(s),
             };
-            eprintln!("{:<12} {:<18} {detail}", s.environment, s.status);
+            say(s, &detail);
+        }
+        let now: Vec<String> = steps
+            .iter()
+            .map(|s| format!("{} {}", s.environment, s.status))
+            .collect();
+        if !now.is_empty() {
+            spinner.set_message(now.join(" · "));
         }
         let out = sfn
             .describe_execution()
@@ -300,15 +319,17 @@ async fn follow_steps(
             // The last steps may have been recorded after our read.
             for s in ordered_steps(&d, store.list_steps(id).await?) {
                 if !seen.contains(&(s.environment.clone(), s.status)) {
-                    eprintln!("{:<12} {:<18} {}", s.environment, s.status, step_error(&s));
+                    say(&s, &step_error(&s));
                 }
             }
-            eprintln!("deployment {id}: {}", status.as_str());
-            return Ok(Some(status == ExecutionStatus::Succeeded));
+            crate::progress::say(&spinner, &format!("deployment {id}: {}", status.as_str()));
+            break Some(status == ExecutionStatus::Succeeded);
         }
         if Instant::now() > deadline {
-            return Ok(None);
+            break None;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    };
+    spinner.finish_and_clear();
+    Ok(result)
 }

@@ -116,9 +116,17 @@ async fn list(ctx: &Context, component: Option<&ComponentName>, table: &TableArg
     records.sort_by(|a, b| (&a.component, &a.environment).cmp(&(&b.component, &b.environment)));
     output::listing(
         ctx.format,
+        "drift",
         &records,
         "no drift checks yet: `ferry drift check <component> --env <env>`, or schedule them with `ferry env put <env> --drift-check 6h`",
-        &["COMPONENT", "ENVIRONMENT", "VERSION", "CHECKED", "DRIFT", "WHAT DIFFERS"],
+        &[
+            output::keep("COMPONENT"),
+            output::keep("ENVIRONMENT"),
+            output::keep("VERSION").hide(1),
+            output::when("CHECKED"),
+            output::keep("DRIFT"),
+            output::text("WHAT DIFFERS"),
+        ],
         |d| {
             let what: Vec<String> = d
                 .resources

@@ -357,7 +357,7 @@ async fn env_delete(ctx: &Context, store: &Store, d: DeleteArgs) -> Result<()> {
                     version,
                     deployment_id: String::new(),
                     outcome: Outcome::EnvironmentDeleted,
-                    at: Utc::now(),
+                    recorded_at: Utc::now(),
                     requester: who.clone(),
                     approver: None,
                     reason: Some(format!("{reason} (forced while {what})")),
@@ -400,16 +400,17 @@ async fn env_list(store: &Store, format: Format) -> Result<()> {
     let envs = store.list_environments().await?;
     output::listing(
         format,
+        "environments",
         &envs,
         "no environments: create one with `ferry env put <name> --order 1 --approval none`",
         &[
-            "ORDER",
-            "ENVIRONMENT",
-            "APPROVAL",
-            "APPROVERS",
-            "FOUR EYES",
-            "TIMEOUT",
-            "FROZEN",
+            output::keep("ORDER"),
+            output::keep("ENVIRONMENT"),
+            output::text("APPROVAL"),
+            output::text("APPROVERS"),
+            output::keep("FOUR EYES").hide(2),
+            output::keep("TIMEOUT").hide(1),
+            output::text("FROZEN").hide(3),
         ],
         |e| {
             vec![

@@ -86,8 +86,8 @@ pub async fn freeze(ctx: &Context, args: FreezeArgs) -> Result<Exit> {
         env.freeze = Some(Freeze {
             reason: reason.to_owned(),
             by: by.clone(),
-            at: Utc::now(),
-            until: args.until,
+            frozen_at: Utc::now(),
+            until_at: args.until,
         });
         env.updated_at = Utc::now();
         store.put_environment(&env).await?;

@@ -39,22 +39,23 @@ async fn history(
     let entries = store.list_history(c, env).await?;
     output::listing(
         format,
+        "history",
         &entries,
         &format!("no deployments of {c} yet"),
         &[
-            "WHEN",
-            "ENVIRONMENT",
-            "VERSION",
-            "MODE",
-            "OUTCOME",
-            "REQUESTED BY",
-            "APPROVED BY",
-            "DEPLOYMENT",
-            "REASON",
+            output::when("WHEN"),
+            output::keep("ENVIRONMENT"),
+            output::keep("VERSION"),
+            output::keep("MODE").hide(2),
+            output::keep("OUTCOME"),
+            output::keep("REQUESTED BY").hide(3),
+            output::keep("APPROVED BY").hide(4),
+            output::id("DEPLOYMENT").hide(1),
+            output::text("REASON").hide(5),
         ],
         |h| {
             vec![
-                output::time(&h.at),
+                output::time(&h.recorded_at),
                 h.environment.to_string(),
                 h.version.to_string(),
                 h.mode.map(|m| m.to_string()).unwrap_or_default(),

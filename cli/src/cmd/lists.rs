@@ -95,15 +95,16 @@ pub async fn deployments(ctx: &Context, args: DeploymentsArgs) -> Result<Exit> {
     }
     output::listing(
         ctx.format,
+        "deployments",
         &rows,
         "no deployments match",
         &[
-            "CREATED",
-            "DEPLOYMENT",
-            "MODE",
-            "TARGETS",
-            "STATUS",
-            "REQUESTED BY",
+            output::when("CREATED"),
+            output::id("DEPLOYMENT"),
+            output::keep("MODE").hide(1),
+            output::text("TARGETS"),
+            output::keep("STATUS"),
+            output::keep("REQUESTED BY").hide(2),
         ],
         |r| {
             let d = &r.deployment;
@@ -162,6 +163,7 @@ pub async fn approvals(ctx: &Context, args: ApprovalsArgs) -> Result<Exit> {
     }
     output::listing(
         ctx.format,
+        "approvals",
         &pending,
         if args.mine {
             "nothing waits for your decision"
@@ -169,14 +171,14 @@ pub async fn approvals(ctx: &Context, args: ApprovalsArgs) -> Result<Exit> {
             "no gate is waiting for a decision"
         },
         &[
-            "WAITING SINCE",
-            "DEPLOYMENT",
-            "ENVIRONMENT",
-            "RELEASE",
-            "PLAN",
-            "REQUESTED BY",
-            "APPROVALS",
-            "EXPIRES",
+            output::when("WAITING SINCE").hide(3),
+            output::id("DEPLOYMENT"),
+            output::keep("ENVIRONMENT"),
+            output::keep("RELEASE"),
+            output::keep("PLAN"),
+            output::keep("REQUESTED BY").hide(2),
+            output::keep("APPROVALS").hide(1),
+            output::when("EXPIRES").hide(4),
         ],
         |a| {
             vec![
@@ -234,15 +236,17 @@ pub async fn components(ctx: &Context, args: ComponentsArgs) -> Result<Exit> {
         });
     }
     if ctx.format == Format::Json {
-        return output::json(&rows).map(|()| Exit::Success);
+        return output::json(&serde_json::json!({ "components": rows })).map(|()| Exit::Success);
     }
     if rows.is_empty() {
         println!("no components yet: release one with `ferry release`");
         return Ok(Exit::Success);
     }
-    let mut header = vec!["COMPONENT".to_owned()];
-    header.extend(envs.iter().map(|e| e.name.to_string().to_uppercase()));
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut header = vec![output::keep("COMPONENT")];
+    header.extend(
+        envs.iter()
+            .map(|e| output::Col::named(e.name.to_string().to_uppercase(), output::Fit::Keep)),
+    );
     let mut t = output::table(&header);
     for r in &rows {
         let mut row = vec![r.component.to_string()];

@@ -184,7 +184,9 @@ pub struct LocalRelease {
     pub size: u64,
 }
 
-pub async fn inspect(path: &Path) -> Result<LocalRelease> {
+/// What `ferry release` knows of a zip before uploading it: its manifest (checked as
+/// registration will), SHA-256 and size. `bar` shows the hashing (sized here to the file).
+pub async fn inspect(path: &Path, bar: &indicatif::ProgressBar) -> Result<LocalRelease> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let size = file.metadata()?.len();
     let reader = LocalZip(file.try_clone()?);
@@ -192,6 +194,7 @@ pub async fn inspect(path: &Path) -> Result<LocalRelease> {
     let invalid = |e: &dyn std::fmt::Display| {
         anyhow::anyhow!("{} is not a valid release: {e}", path.display())
     };
+    bar.set_length(size);
     let (bytes, _) = read_manifest(&reader, size)
         .await
         .map_err(|e| invalid(&e))?;
@@ -205,7 +208,9 @@ pub async fn inspect(path: &Path) -> Result<LocalRelease> {
             break;
         }
         hasher.update(&buf[..n]);
+        bar.inc(n as u64);
     }
+    bar.finish_and_clear();
     Ok(LocalRelease {
         manifest,
         sha256: hasher.finalize().into(),

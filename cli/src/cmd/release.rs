@@ -35,9 +35,11 @@ struct ReleaseResult<'a> {
     version: String,
     s3_key: String,
     sha256: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     rejection: Option<&'a Rejection>,
 }
+
+/// Releases smaller than this hash and upload too fast for a bar to help.
+const BAR_FROM_BYTES: u64 = 8 << 20;
 
 async fn release(
     s3: &aws_sdk_s3::Client,
@@ -49,7 +51,20 @@ async fn release(
 ) -> Result<ReleaseStatus> {
     // Everything registration would refuse is refused here first, before any upload — a
     // rejection like registration's (exit 3), only sooner.
-    let local = package::inspect(zip)
+    // Bars only for what takes a moment to hash and send.
+    let name = zip
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let size = std::fs::metadata(zip).map(|m| m.len()).unwrap_or(0);
+    let bar = |what: &str| {
+        if size >= BAR_FROM_BYTES {
+            crate::progress::bytes(size, &format!("{what} {name}"))
+        } else {
+            indicatif::ProgressBar::hidden()
+        }
+    };
+    let local = package::inspect(zip, &bar("hashing"))
         .await
         .map_err(|e| anyhow::Error::new(crate::errors::Rejected(format!("{e:#}"))))?;
     let key = local.manifest.key();
@@ -81,9 +96,11 @@ async fn release(
         .into());
     }
 
+    let sending = bar("uploading");
     let body = ByteStream::from_path(zip)
         .await
         .with_context(|| format!("reading {}", zip.display()))?;
+    let body = crate::progress::counted(body, sending.clone());
     let put = s3
         .put_object()
         .bucket(bucket)
@@ -100,6 +117,7 @@ async fn release(
         .if_none_match("*")
         .send()
         .await;
+    sending.finish_and_clear();
     let put = match put {
         Err(e)
             if e.as_service_error()
@@ -131,12 +149,10 @@ async fn release(
         return Ok(ReleaseStatus::Uploaded);
     };
 
-    let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.set_message(format!(
+    let spinner = crate::progress::spinner(&format!(
         "waiting for {} {} to be registered",
         key.component, key.version
     ));
-    spinner.enable_steady_tick(Duration::from_millis(100));
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_millis(50);
     let outcome = loop {

@@ -54,13 +54,19 @@ pub async fn run(ctx: &Context, args: Args) -> Result<Exit> {
             .collect();
         output::listing(
             ctx.format,
+            "failures",
             &failures,
             &format!("no failed registrations of {}", args.component),
-            &["KEY", "WHEN", "ATTEMPTS", "ERROR"],
+            &[
+                output::id("KEY"),
+                output::when("WHEN"),
+                output::keep("ATTEMPTS").hide(1),
+                output::text("ERROR"),
+            ],
             |f| {
                 vec![
                     f.keys.join(", "),
-                    f.at.as_ref().map(output::time).unwrap_or_default(),
+                    f.failed_at.as_ref().map(output::time).unwrap_or_default(),
                     f.attempts.map(|n| n.to_string()).unwrap_or_default(),
                     f.error.clone(),
                 ]
@@ -87,11 +93,17 @@ async fn list(store: &Store, name: &ComponentName, format: Format) -> Result<()>
     if releases.is_empty() {
         println!("no releases of {component}");
     } else {
-        let mut t = output::table(&["VERSION", "SHA-256", "SIZE", "REGISTERED", "COMMIT"]);
+        let mut t = output::table(&[
+            output::keep("VERSION"),
+            output::id("SHA-256"),
+            output::keep("SIZE"),
+            output::when("REGISTERED"),
+            output::id("COMMIT").hide(1),
+        ]);
         for r in &releases {
             t.add_row(vec![
                 r.version.to_string(),
-                r.sha256.chars().take(12).collect(),
+                r.sha256.clone(),
                 output::size(r.size),
                 output::time(&r.registered_at),
                 r.manifest.commit.clone().unwrap_or_default(),
@@ -101,7 +113,12 @@ async fn list(store: &Store, name: &ComponentName, format: Format) -> Result<()>
     }
     if !rejections.is_empty() {
         println!("\nrejected uploads:");
-        let mut t = output::table(&["KEY", "REASON", "DETAIL", "WHEN"]);
+        let mut t = output::table(&[
+            output::id("KEY"),
+            output::keep("REASON"),
+            output::text("DETAIL"),
+            output::when("WHEN"),
+        ]);
         for r in &rejections {
             t.add_row(vec![
                 r.s3_key.clone(),

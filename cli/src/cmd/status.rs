@@ -75,7 +75,7 @@ async fn status(store: &Store, component: Option<&ComponentName>, format: Format
         });
     }
     if format == Format::Json {
-        return output::json(&views);
+        return output::json(&serde_json::json!({ "components": views }));
     }
     if views.is_empty() {
         println!("nothing deployed yet");
@@ -83,23 +83,19 @@ async fn status(store: &Store, component: Option<&ComponentName>, format: Format
     for v in views {
         println!("{}", v.component);
         let mut t = output::table(&[
-            "ENVIRONMENT",
-            "VERSION",
-            "DEPLOYED",
-            "REQUESTED BY",
-            "APPROVED BY",
-            "PENDING APPROVAL",
+            output::keep("ENVIRONMENT"),
+            output::keep("VERSION"),
+            output::when("DEPLOYED"),
+            output::keep("REQUESTED BY").hide(2),
+            output::keep("APPROVED BY").hide(1),
+            output::id("PENDING APPROVAL"),
         ]);
         for e in &v.environments {
+            // The deployment waiting here; what it is waiting with is said below the table.
             let pending = e
                 .pending_approval
                 .as_ref()
-                .map(|a| {
-                    format!(
-                        "{} {} ({}) — deployment {}",
-                        a.component, a.version, a.plan_summary, a.deployment_id
-                    )
-                })
+                .map(|a| a.deployment_id.clone())
                 .unwrap_or_default();
             match &e.live {
                 Some(l) => t.add_row(vec![
@@ -125,23 +121,28 @@ async fn status(store: &Store, component: Option<&ComponentName>, format: Format
             if let Some(l) = &e.lock {
                 let age = (Utc::now() - l.acquired_at).num_seconds().max(0);
                 println!(
-                    "locked in {} by deployment {} (requested by {}) for {}",
-                    e.environment,
-                    l.deployment_id,
+                    "locked in {} by deployment {}",
+                    e.environment, l.deployment_id
+                );
+                println!(
+                    "  requested by {}, held for {}",
                     l.requester,
                     crate::parse::format_age(age)
                 );
             }
             if let Some(a) = &e.pending_approval {
+                // Short lines: readable at 80 columns; the id whole so it can be copied.
                 println!(
-                    "awaiting approval in {}: deployment {} of {} {} plan {} (sha256 {}), requested by {}, {}, expires {}",
-                    e.environment,
-                    a.deployment_id,
-                    a.component,
-                    a.version,
-                    a.plan_summary,
-                    a.plan_sha256,
-                    a.requester,
+                    "awaiting approval in {}: deployment {}",
+                    e.environment, a.deployment_id
+                );
+                println!(
+                    "  {} {}, plan {}, requested by {}",
+                    a.component, a.version, a.plan_summary, a.requester
+                );
+                output::field("  plan sha256", &a.plan_sha256);
+                println!(
+                    "  {}, expires {}",
                     a.progress(),
                     output::time(&a.expires_at)
                 );

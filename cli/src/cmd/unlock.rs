@@ -174,7 +174,7 @@ impl Target<'_> {
             version,
             deployment_id: lock.deployment_id.clone(),
             outcome: Outcome::Unlocked,
-            at: Utc::now(),
+            recorded_at: Utc::now(),
             requester: who.to_owned(),
             approver: None,
             reason: Some(format!(
@@ -244,7 +244,7 @@ impl Target<'_> {
             version,
             deployment_id: deployment,
             outcome: Outcome::Unlocked,
-            at: Utc::now(),
+            recorded_at: Utc::now(),
             requester: who.to_owned(),
             approver: None,
             reason: Some(format!(

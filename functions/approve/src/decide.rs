@@ -184,7 +184,7 @@ async fn decide_once(
         status,
         decided_by: identity.to_owned(),
         comment: who.comment.map(str::to_owned),
-        plan_summary: approval.plan_summary.to_string(),
+        plan_summary: approval.plan_summary.clone(),
         approved_by: approved_by.clone(),
         required_approvals: approval.required_approvals,
     };
@@ -195,7 +195,7 @@ async fn decide_once(
             by: identity.to_owned(),
             comment: who.comment.map(str::to_owned),
             via: who.via.map(str::to_owned),
-            at: Utc::now(),
+            voted_at: Utc::now(),
         };
         if !store
             .move_approval(approval, ApprovalMove::Vote { vote: &vote, seen })

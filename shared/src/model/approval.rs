@@ -87,7 +87,6 @@ impl fmt::Debug for SealedToken {
 
 /// A pending or decided approval. The task token is stored sealed so the approval function can
 /// complete the gate; it is never logged nor returned to users.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Approval {
     pub deployment_id: String,
@@ -110,10 +109,10 @@ pub struct Approval {
     pub gate_error: Option<String>,
     /// While deciding: what the claimed decision is (approved or rejected), so the workflow can
     /// tell an accepted approval from a rejection before the record is settled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub verdict: Option<ApprovalStatus>,
     /// How the decider reached the gate when not through the Ferry API (`email link`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub via: Option<String>,
     /// How many distinct people must approve, fixed when the gate opened (the environment's
     /// rule for this plan).
@@ -133,7 +132,9 @@ pub struct Vote {
     pub comment: Option<String>,
     #[serde(default)]
     pub via: Option<String>,
-    pub at: DateTime<Utc>,
+    /// (Stored as `at` by earlier versions.)
+    #[serde(alias = "at")]
+    pub voted_at: DateTime<Utc>,
 }
 
 impl Approval {
@@ -220,7 +221,7 @@ pub struct DecisionResponse {
     pub decided_by: String,
     #[serde(default)]
     pub comment: Option<String>,
-    pub plan_summary: String,
+    pub plan_summary: PlanSummary,
     /// Everyone who has approved so far, this decider included when they approved.
     #[serde(default)]
     pub approved_by: Vec<String>,
@@ -319,7 +320,7 @@ mod tests {
             by: "local:alice".into(),
             comment: None,
             via: Some("email link".into()),
-            at: Utc::now(),
+            voted_at: Utc::now(),
         });
         assert_eq!(a.progress(), "1 of 2 approvals: alice");
         a.status = ApprovalStatus::Deciding;

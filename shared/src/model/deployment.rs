@@ -96,7 +96,6 @@ impl DeployMode {
 }
 
 /// A deployment request: one execution of the deploy workflow.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
     pub id: String,
@@ -118,7 +117,6 @@ pub struct Deployment {
 }
 
 /// What happened to one environment within a deployment; filled in as the workflow goes.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub environment: EnvironmentName,
@@ -128,6 +126,9 @@ pub struct Step {
     pub plan_summary: Option<PlanSummary>,
     pub planned_at: Option<DateTime<Utc>>,
     pub approval_requested_at: Option<DateTime<Utc>>,
+    /// Who decided the gate (several, comma-separated, when it took several approvals; a
+    /// rule such as `policy:none`); stored as `approver` by earlier versions.
+    #[serde(rename = "decided_by", alias = "approver")]
     pub approver: Option<String>,
     pub comment: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
@@ -206,7 +207,7 @@ pub struct PlanSummary {
     pub resources: Vec<ResourceChange>,
     pub plan_sha256: String,
     /// What terraform's refresh found changed outside terraform (`resource_drift`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub drift: Vec<ResourceChange>,
 }
 
@@ -215,7 +216,7 @@ pub struct ResourceChange {
     pub address: String,
     pub actions: Vec<String>,
     /// For an update or a drift: the top-level attributes that differ.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub attributes: Vec<String>,
 }
 

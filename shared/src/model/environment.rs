@@ -35,7 +35,7 @@ pub struct Environment {
     /// Roles (names, `prefix*` patterns) whose session names identify a person, e.g.
     /// `AWSReservedSSO_*` (IAM Identity Center sets the session name to the user). Sessions of
     /// other roles count as the role: whoever assumes it picks the session name.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub trusted_session_roles: Vec<String>,
     pub approval_timeout_secs: u64,
     /// Deciding on the review page asks for the environment's name to be typed (like GitHub's
@@ -47,13 +47,13 @@ pub struct Environment {
     pub required_approvals: u32,
     /// How many when the plan destroys or replaces anything; never fewer than
     /// `required_approvals`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub destroy_approvals: Option<u32>,
     /// How often what is live here is checked for drift (`--drift-check 6h`); none: never.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub drift_check_secs: Option<u64>,
     /// Set while deploys into the environment are stopped (`ferry freeze`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub freeze: Option<Freeze>,
     pub updated_at: DateTime<Utc>,
 }
@@ -63,10 +63,12 @@ pub struct Environment {
 pub struct Freeze {
     pub reason: String,
     pub by: String,
-    pub at: DateTime<Utc>,
+    /// (Stored as `at`/`until` before timestamps were named `…_at` everywhere.)
+    #[serde(alias = "at")]
+    pub frozen_at: DateTime<Utc>,
     /// The freeze ends by itself then; `None`: until `ferry unfreeze`.
-    #[serde(default)]
-    pub until: Option<DateTime<Utc>>,
+    #[serde(default, alias = "until")]
+    pub until_at: Option<DateTime<Utc>>,
 }
 
 /// Why a deploy or a decision is refused: the environment is frozen.
@@ -89,16 +91,16 @@ impl Environment {
     /// The refusal when the environment is frozen at `now`.
     pub fn frozen_now(&self, now: DateTime<Utc>) -> Option<FreezeRefusal> {
         let f = self.freeze.as_ref()?;
-        if f.until.is_some_and(|u| u <= now) {
+        if f.until_at.is_some_and(|u| u <= now) {
             return None;
         }
         Some(FreezeRefusal {
             environment: self.name.clone(),
             by: f.by.clone(),
-            at: f.at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            at: f.frozen_at.format("%Y-%m-%d %H:%M UTC").to_string(),
             reason: f.reason.clone(),
             until: f
-                .until
+                .until_at
                 .map(|u| format!(" (until {})", u.format("%Y-%m-%d %H:%M UTC")))
                 .unwrap_or_default(),
         })
@@ -168,8 +170,8 @@ mod tests {
         env.freeze = Some(Freeze {
             reason: "incident 1234".into(),
             by: "local:alice".into(),
-            at: now,
-            until: Some(now + chrono::Duration::hours(1)),
+            frozen_at: now,
+            until_at: Some(now + chrono::Duration::hours(1)),
         });
         let why = env.frozen_now(now).expect("frozen").to_string();
         assert!(

@@ -34,7 +34,6 @@ string_enum! {
 }
 
 /// What runs where.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Live {
     pub component: ComponentName,
@@ -43,11 +42,13 @@ pub struct Live {
     pub deployment_id: String,
     pub deployed_at: DateTime<Utc>,
     pub requester: String,
+    /// Who decided the gate (several, comma-separated, when it took several approvals; a
+    /// rule such as `policy:none`); stored as `approver` by earlier versions.
+    #[serde(rename = "decided_by", alias = "approver")]
     pub approver: Option<String>,
 }
 
 /// One line of a component's history in an environment.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub component: ComponentName,
@@ -55,8 +56,13 @@ pub struct HistoryEntry {
     pub version: Version,
     pub deployment_id: String,
     pub outcome: Outcome,
-    pub at: DateTime<Utc>,
+    /// When the line was written (stored as `at` by earlier versions).
+    #[serde(alias = "at")]
+    pub recorded_at: DateTime<Utc>,
     pub requester: String,
+    /// Who decided the gate (several, comma-separated, when it took several approvals; a
+    /// rule such as `policy:none`); stored as `approver` by earlier versions.
+    #[serde(rename = "decided_by", alias = "approver")]
     pub approver: Option<String>,
     pub reason: Option<String>,
     /// What the deployment did (deploy, rollback, plan-only, destroy); absent on older lines
@@ -102,7 +108,6 @@ pub struct Lock {
 /// Terraform's state lock as its S3 backend writes it (`use_lockfile`): the JSON of
 /// `state/<component>/<environment>/terraform.tfstate.tflock`. Every field is optional so a lock
 /// written by another terraform version still reads.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TerraformLockInfo {
     #[serde(rename = "ID", default)]

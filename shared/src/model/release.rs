@@ -223,7 +223,6 @@ pub enum ManifestError {
 }
 
 /// `ferry.json`, the release manifest at the zip's root.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub schema_version: u32,
@@ -296,7 +295,7 @@ pub struct Release {
     pub etag: String,
     /// The S3 VersionId of exactly these bytes; builds download this version and no other.
     /// `None` only for a bucket without versioning (and releases registered before it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub version_id: Option<String>,
     pub manifest: Manifest,
     pub registered_at: DateTime<Utc>,
@@ -323,7 +322,6 @@ string_enum! {
 }
 
 /// A recorded refusal to register an upload, kept so users can see why.
-#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rejection {
     /// The component segment of the key (raw: the key itself may be what was wrong).
@@ -335,7 +333,7 @@ pub struct Rejection {
     pub rejected_at: DateTime<Utc>,
     pub sha256: Option<String>,
     /// The S3 VersionId of the refused bytes, so they can be found (and removed) exactly.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub version_id: Option<String>,
 }
 

@@ -406,7 +406,7 @@ mod tests {
             version: Version::parse(version).unwrap(),
             deployment_id: "d".into(),
             outcome,
-            at: Utc::now(),
+            recorded_at: Utc::now(),
             requester: "r".into(),
             approver: None,
             reason: None,

@@ -111,7 +111,7 @@ pub async fn record_environment_outcome_with(
                 version: ctx.version.clone(),
                 deployment_id: ctx.deployment_id.clone(),
                 outcome: o.outcome,
-                at: now,
+                recorded_at: now,
                 requester: ctx.requester.clone(),
                 approver: o.approver.clone(),
                 reason: history_reason,

@@ -95,7 +95,7 @@ impl Store {
     pub async fn add_history(&self, h: &HistoryEntry) -> Result<(), StoreError> {
         let item = self.keyed(
             component_pk(h.component.as_str()),
-            history_sk(&h.environment, &h.at, &h.deployment_id),
+            history_sk(&h.environment, &h.recorded_at, &h.deployment_id),
             "history",
             h,
         )?;
@@ -116,7 +116,7 @@ impl Store {
         let mut h: Vec<HistoryEntry> = self
             .query_as(&component_pk(component.as_str()), &prefix)
             .await?;
-        h.sort_by_key(|x| std::cmp::Reverse(x.at));
+        h.sort_by_key(|x| std::cmp::Reverse(x.recorded_at));
         Ok(h)
     }
 

@@ -103,13 +103,17 @@ impl Store {
         }
     }
 
+    /// Records serialise missing values as `null` (what `--output json` shows); stored items
+    /// leave them out instead, as an index key may not be NULL and absent reads back as None.
     pub(crate) fn to_item<T: Serialize>(&self, value: &T) -> Result<Item, StoreError> {
-        serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt {
+        let mut item: Item = serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt {
             table: self.table.clone(),
             pk: String::new(),
             sk: String::new(),
             why: e.to_string(),
-        })
+        })?;
+        item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+        Ok(item)
     }
 
     /// The outcome of a conditional write: `Ok(false)` when its condition did not hold.
