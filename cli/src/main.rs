@@ -30,6 +30,12 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Local builds run the build helper as `ferry-build`, a link to this executable.
+    let mut argv = std::env::args_os();
+    let name = argv.next().map(std::path::PathBuf::from);
+    if name.as_deref().and_then(std::path::Path::file_name) == Some("ferry-build".as_ref()) {
+        return ferry_build::main(argv.collect());
+    }
     let args = cli::Cli::parse();
     // The SDK's own loader reads these, so --profile/--region behave exactly like the AWS
     // CLI's (set before any thread exists).

@@ -254,11 +254,20 @@ pub fn build_runner(
     env.insert("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned());
     env.insert("TF_CLI_CONFIG_FILE".to_owned(), "/dev/null".to_owned());
     env.insert("CHECKPOINT_DISABLE".to_owned(), "1".to_owned());
-    // The aws CLI the buildspec calls lives beside moto_server in the project venv.
-    if let Some(tools) = tool_dir {
-        let path = std::env::var("PATH").unwrap_or_default();
-        env.insert("PATH".to_owned(), format!("{}:{path}", tools.display()));
-    }
+    // The buildspec's `ferry-build` is this daemon's own executable (`ferry`, which answers to
+    // that name), linked into bin/ and put first on the builds' PATH; then the tool
+    // directory (moto_server's, which tests use to put stand-in programs first).
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
+    let exe = std::env::current_exe().context("finding ferry's own executable")?;
+    let link = bin.join("ferry-build");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&exe, &link)
+        .with_context(|| format!("linking {} to {}", link.display(), exe.display()))?;
+    let mut path = vec![bin.display().to_string()];
+    path.extend(tool_dir.map(|t| t.display().to_string()));
+    path.push(std::env::var("PATH").unwrap_or_default());
+    env.insert("PATH".to_owned(), path.join(":"));
     config.base_env = env;
     let runner = ferry_codebuild::BuildRunner::new(config).context("creating the build runner")?;
     runner

@@ -590,10 +590,7 @@ async fn a_terraform_download_with_another_checksum_fails_the_build() {
     };
     let fake = zip_bytes(&[("terraform", b"#!/bin/sh\necho pwned\n", 0o755)]);
     std::fs::write(dir.join(format!("terraform_1.11.4_linux_{arch}.zip")), fake).expect("write");
-    let path = format!(
-        "{}:/usr/bin:/bin",
-        common::workspace_root().join(".venv/bin").display()
-    );
+    let path = format!("{}:/usr/bin:/bin", common::helper_dir().display());
     let mirror_url = format!("file://{}", mirror.path().display());
     let mut vars = vars("plan", "app", "1.0.0", "d-tf", &sha);
     vars.push(("PATH", &path));

@@ -28,11 +28,61 @@ fn covers(pattern: &str, needed: &str) -> bool {
     go(pattern.as_bytes(), needed.as_bytes())
 }
 
-/// S3 operations the buildspec performs: (IAM action, key pattern with `*` for variables).
+/// ferry-build's S3 access in a build: (IAM action, key pattern), from its build-role.json.
+fn helper_access() -> Vec<(String, String)> {
+    let m: Value = serde_json::from_str(&read("functions/build-helper/build-role.json"))
+        .expect("functions/build-helper/build-role.json");
+    m["access"]
+        .as_array()
+        .expect("access")
+        .iter()
+        .map(|a| {
+            (
+                a["action"].as_str().expect("action").to_owned(),
+                a["key"].as_str().expect("key").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn build_role_json_lists_what_the_helpers_build_steps_call() {
+    // The publishing custom resource's calls are the Lambda's (its iam.json), not the build's.
+    let needed: std::collections::BTreeSet<String> =
+        crate::iam_scan::needed_actions(&crate::root().join("functions/build-helper"))
+            .into_iter()
+            .filter(|(_, sites)| sites.iter().any(|s| !s.contains("publish")))
+            .map(|(a, _)| a)
+            .collect();
+    let m: Value = serde_json::from_str(&read("functions/build-helper/build-role.json"))
+        .expect("build-role.json");
+    let listed: std::collections::BTreeSet<String> = m["access"]
+        .as_array()
+        .expect("access")
+        .iter()
+        .filter(|a| {
+            !a["by"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("CodeBuild itself")
+        })
+        .map(|a| a["action"].as_str().expect("action").to_owned())
+        .collect();
+    println!("ferry-build's build steps call {needed:?}");
+    assert!(
+        needed.contains("s3:GetObject") && needed.contains("s3:PutObject"),
+        "the scan is broken: {needed:?}"
+    );
+    assert_eq!(
+        needed, listed,
+        "functions/build-helper/build-role.json and the helper's calls differ"
+    );
+}
+
+/// S3 operations a build performs: (IAM action, key pattern with `*` for variables).
 fn buildspec_s3_needs() -> Vec<(String, String)> {
     let spec = read("buildspec/terraform.yml");
     let lines: Vec<&str> = spec.lines().collect();
-    let mut current_fn = "";
     let mut out = Vec::new();
     let resolve = |mut s: String, upto: usize| -> String {
         // Local variables resolve to their nearest earlier assignment; $FERRY_* are inputs.
@@ -76,34 +126,14 @@ fn buildspec_s3_needs() -> Vec<(String, String)> {
         assert!(!s.contains('$'), "buildspec: could not resolve {s}");
         s
     };
-    for (i, line) in lines.iter().enumerate() {
-        let t = line.trim();
-        if t.ends_with("() {") || t.contains("() { #") {
-            current_fn = t.split("()").next().unwrap();
-            continue;
-        }
-        if t.contains("aws s3") {
-            assert!(
-                matches!(current_fn, "s3_get" | "s3_put"),
-                "buildspec line {}: S3 access outside s3_get/s3_put; teach aws_fidelity which IAM action it needs: {t}",
-                i + 1
-            );
-            continue;
-        }
-        let words: Vec<&str> = t.split_whitespace().collect();
-        let (action, key) = match words.first() {
-            // A third argument names the object version: s3api get-object --version-id.
-            Some(&"s3_get") if words.len() > 3 => {
-                let key = resolve(words[1].trim_matches('"').to_owned(), i);
-                out.push(("s3:GetObjectVersion".to_owned(), key));
-                ("s3:GetObject", words[1])
-            }
-            Some(&"s3_get") => ("s3:GetObject", words[1]),
-            Some(&"s3_put") => ("s3:PutObject", words[2]),
-            _ => continue,
-        };
-        let key = resolve(key.trim_matches('"').to_owned(), i);
-        out.push((action.to_owned(), key));
+    // Everything else the build reads and writes in S3 is ferry-build's (functions/build-helper):
+    // its manifest, held to the helper's code by the test below.
+    assert!(
+        !spec.contains("aws s3"),
+        "buildspec: S3 access outside ferry-build; list it in functions/build-helper/build-role.json"
+    );
+    for a in helper_access() {
+        out.push(a);
     }
     // Terraform's S3 backend (https://developer.hashicorp.com/terraform/language/backend/s3):
     // ListBucket on the bucket, Get/Put on the state key, and with use_lockfile Get/Put/Delete

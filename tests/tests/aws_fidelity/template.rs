@@ -36,11 +36,15 @@ fn every_function_crate_is_a_rust_lambda_in_the_template() {
         assert_eq!(fn_prop(id, "Handler"), "bootstrap", "{id}");
         // The workspace root, so cargo builds the workspace and `--bin <Binary>` finds the crate.
         assert_eq!(fn_prop(id, "CodeUri"), ".", "{id}");
-        assert_eq!(
-            fn_prop(id, "Architectures"),
-            json!([{"Ref": "Architecture"}]),
-            "{id}"
-        );
+        // The build helper runs in CodeBuild too: built for the build image's architecture.
+        let arch = if *bin == "build-helper" {
+            let image = &template()["Parameters"]["TerraformBuildImage"]["Default"];
+            assert!(image.as_str().is_some_and(|i| i.contains("x86_64")), "{image}");
+            json!(["x86_64"])
+        } else {
+            json!([{"Ref": "Architecture"}])
+        };
+        assert_eq!(fn_prop(id, "Architectures"), arch, "{id}");
         assert_eq!(fn_prop(id, "LoggingConfig")["LogFormat"], "JSON", "{id}");
         // The package's binary is the one SAM asks for (package = binary name, src/main.rs).
         assert!(
@@ -105,11 +109,18 @@ fn function_environments_match_what_their_config_reads() {
                 needed.extend(vars.iter().cloned());
             }
         }
+        let id = function_id_for(&name);
+        if name == "build-helper" {
+            // The custom resource reads its bucket from the event, nothing from config; it
+            // gets only the globals every function gets.
+            assert!(needed.is_empty(), "{name} reads {needed:?} through config");
+            assert!(resources()[&id]["Properties"]["Environment"].is_null(), "{id}");
+            continue;
+        }
         assert!(
             needed.contains("FERRY_TABLE"),
             "{name}: reads no FERRY_TABLE?"
         );
-        let id = function_id_for(&name);
         let mut env: BTreeSet<String> = BTreeSet::new();
         for src in [
             &template()["Globals"]["Function"]["Environment"]["Variables"],
@@ -243,7 +254,17 @@ fn outputs_name_every_resource_the_cli_needs() {
 fn build_project_runs_the_repo_buildspec_byte_for_byte() {
     let (_, p) = only_resource_of("AWS::CodeBuild::Project");
     let src = &p["Properties"]["Source"];
-    assert_eq!(src["Type"], "NO_SOURCE");
+    // The source is the build helper its custom resource published (the buildspec puts it on
+    // PATH); the custom resource is the helper's own function.
+    assert_eq!(src["Type"], "S3");
+    assert_eq!(expr(&src["Location"]), "${BuildHelper.Location}");
+    let helper = &resources()["BuildHelper"];
+    assert_eq!(helper["Type"], "Custom::FerryBuildHelper");
+    assert_eq!(
+        expr(&helper["Properties"]["ServiceToken"]),
+        format!("${{{}.Arn}}", function_id_for("build-helper"))
+    );
+    assert_eq!(expr(&helper["Properties"]["Bucket"]), format!("${{{}}}", names().bucket));
     let inline = src["BuildSpec"].as_str().expect("BuildSpec is inline text");
     let file = read("buildspec/terraform.yml");
     assert!(

@@ -30,6 +30,30 @@ pub fn workspace_root() -> PathBuf {
         .expect("workspace root")
 }
 
+/// A directory holding `ferry-build`, the build helper the buildspec calls: a link to the
+/// workspace's `build-helper` binary (`cargo build --workspace --bins` builds it first).
+pub fn helper_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable");
+        // target/debug/deps/<test> → target/debug/build-helper
+        let helper = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|d| d.join("build-helper"))
+            .expect("target dir");
+        assert!(
+            helper.exists(),
+            "{} is missing: build it first with `cargo build --workspace --bins`",
+            helper.display()
+        );
+        let dir = tempfile::tempdir().expect("helper dir").keep();
+        std::os::unix::fs::symlink(&helper, dir.join("ferry-build")).expect("linking ferry-build");
+        dir
+    })
+    .clone()
+}
+
 /// A runner whose scratch dirs and logs live in a temp dir dropped with the guard.
 pub fn runner_with(configure: impl FnOnce(&mut RunnerConfig)) -> (BuildRunner, tempfile::TempDir) {
     init_tracing();
@@ -120,11 +144,11 @@ impl Moto {
 
     /// Environment a local-mode build gets: moto endpoint, dummy credentials, offline terraform.
     pub fn build_env(&self) -> Vec<(String, String)> {
-        let mut path = std::env::var("PATH").unwrap_or_default();
-        let venv_bin = workspace_root().join(".venv/bin");
-        if venv_bin.join("aws").exists() {
-            path = format!("{}:{path}", venv_bin.display());
-        }
+        let path = format!(
+            "{}:{}",
+            helper_dir().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         [
             ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
             ("AWS_ACCESS_KEY_ID", "test"),
