@@ -284,6 +284,29 @@ fn commands_without_aws_resources_ignore_the_stack_and_need_no_credentials() {
         stdout(&out)
     );
 
+    // -o takes any case; FERRY_OUTPUT sets the default, and the flag still wins.
+    let out = run(&["local", "env", "-o", "JSON"]);
+    let env: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON for -o JSON");
+    assert!(env["table"].is_string(), "{env:#}");
+    let out = stack
+        .command(&["local", "env"])
+        .env("FERRY_OUTPUT", "json")
+        .output()
+        .unwrap();
+    let env: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("JSON for FERRY_OUTPUT=json");
+    assert!(env["table"].is_string(), "{env:#}");
+    let out = stack
+        .command(&["local", "env", "--output", "table"])
+        .env("FERRY_OUTPUT", "json")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains("export FERRY_TABLE="),
+        "{}",
+        stdout(&out)
+    );
+
     // A command that needs the table (none named) does read the stack, and names it.
     let out = run(&["env", "list"]);
     assert_eq!(out.status.code(), Some(1));

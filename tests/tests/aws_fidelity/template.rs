@@ -39,7 +39,10 @@ fn every_function_crate_is_a_rust_lambda_in_the_template() {
         // The build helper runs in CodeBuild too: built for the build image's architecture.
         let arch = if *bin == "build-helper" {
             let image = &template()["Parameters"]["TerraformBuildImage"]["Default"];
-            assert!(image.as_str().is_some_and(|i| i.contains("x86_64")), "{image}");
+            assert!(
+                image.as_str().is_some_and(|i| i.contains("x86_64")),
+                "{image}"
+            );
             json!(["x86_64"])
         } else {
             json!([{"Ref": "Architecture"}])
@@ -114,7 +117,10 @@ fn function_environments_match_what_their_config_reads() {
             // The custom resource reads its bucket from the event, nothing from config; it
             // gets only the globals every function gets.
             assert!(needed.is_empty(), "{name} reads {needed:?} through config");
-            assert!(resources()[&id]["Properties"]["Environment"].is_null(), "{id}");
+            assert!(
+                resources()[&id]["Properties"]["Environment"].is_null(),
+                "{id}"
+            );
             continue;
         }
         assert!(
@@ -264,7 +270,10 @@ fn build_project_runs_the_repo_buildspec_byte_for_byte() {
         expr(&helper["Properties"]["ServiceToken"]),
         format!("${{{}.Arn}}", function_id_for("build-helper"))
     );
-    assert_eq!(expr(&helper["Properties"]["Bucket"]), format!("${{{}}}", names().bucket));
+    assert_eq!(
+        expr(&helper["Properties"]["Bucket"]),
+        format!("${{{}}}", names().bucket)
+    );
     let inline = src["BuildSpec"].as_str().expect("BuildSpec is inline text");
     let file = read("buildspec/terraform.yml");
     assert!(
