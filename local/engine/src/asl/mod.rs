@@ -9,4 +9,5 @@ pub mod context;
 pub mod definition;
 pub mod intrinsics;
 pub mod paths;
+mod resources;
 pub mod template;
