@@ -15,6 +15,13 @@ fn allowed_approvers_match_local_identities_and_four_eyes_ignores_case() {
         &["--approvers", "alice,bob", "--four-eyes"],
         &["--as", "alice"],
     );
+    // A first deploy, live nowhere yet: `ferry status` still shows the gate waiting.
+    let status = stack.json(&["status"]);
+    assert_eq!(
+        status["components"][0]["environments"][0]["pending_approval"]["deployment_id"],
+        id.as_str(),
+        "{status:#}"
+    );
 
     // Not on the list.
     let out = stack.ferry(&["approve", &id, "--as", "carol"]);

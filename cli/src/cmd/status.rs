@@ -49,7 +49,8 @@ struct EnvStatus {
 async fn status(store: &Store, component: Option<&ComponentName>, format: Format) -> Result<()> {
     let components = match component {
         Some(c) => vec![c.clone()],
-        None => store.list_components().await?,
+        // Released ones too: a first deploy waits at a gate before anything is live.
+        None => store.list_known_components().await?,
     };
     let envs = store.list_environments().await?;
     let mut views = Vec::new();
@@ -78,7 +79,7 @@ async fn status(store: &Store, component: Option<&ComponentName>, format: Format
         return output::json(&serde_json::json!({ "components": views }));
     }
     if views.is_empty() {
-        println!("nothing deployed yet");
+        println!("nothing released yet: release a component with `ferry release`");
     }
     for v in views {
         println!("{}", v.component);
