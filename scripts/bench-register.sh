@@ -4,8 +4,8 @@
 # whole object for every ranged GET), and the stripped size of its Lambda binary.
 # Installs what it needs (project venv for moto_server, s3s-fs under .tools/), idempotently.
 # Extra arguments go to the bench: --runs N --moto-runs N --size-mib N --files N.
-# BENCH_PROFILE=debug|release picks the build; by default release only when one already exists,
-# because a release build of the AWS SDK takes many minutes on a small machine.
+# BENCH_PROFILE=perf|debug|release picks the build: perf (Cargo.toml: optimised, no fat LTO)
+# by default, so the handler is timed as it ships.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -24,17 +24,12 @@ if [ ! -x "$s3s" ] || [ "$("$s3s" --version 2>/dev/null)" != "s3s-fs $s3s_versio
     || die "cargo install s3s-fs@$s3s_version failed"
 fi
 
-profile=${BENCH_PROFILE:-}
-if [ -z "$profile" ]; then
-  profile=release
-  for sdk in s3 dynamodb sfn codebuild; do
-    compgen -G "target/release/deps/libaws_sdk_$sdk-*.rlib" >/dev/null || profile=debug
-  done
-fi
+profile=${BENCH_PROFILE:-perf}
 case "$profile" in
+  perf) flags=(--profile perf) ;;
   release) flags=(--release) ;;
   debug) flags=() ;;
-  *) die "BENCH_PROFILE must be debug or release, not $profile" ;;
+  *) die "BENCH_PROFILE must be perf, debug or release, not $profile" ;;
 esac
 echo "bench: $profile profile" >&2
 

@@ -7,7 +7,8 @@
 # Installs what it needs (scripts/setup.sh; bench-register.sh adds s3s-fs). Each bench's full
 # output is kept in target/bench/<name>.log. Verdicts are printed, never asserted: the exit
 # status is non-zero only when a bench could not run.
-# BENCH_PROFILE=release builds the bench binaries with the release profile (slow to build).
+# The bench binaries and the ferry they drive are built with Cargo.toml's perf profile
+# (optimised as shipped, without the Lambdas' fat LTO); BENCH_PROFILE=debug|release overrides.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -43,11 +44,12 @@ else
   gate_runs=5
 fi
 
-profile=${BENCH_PROFILE:-debug}
+profile=${BENCH_PROFILE:-perf}
 case "$profile" in
+  perf) flags=(--profile perf) ;;
   release) flags=(--release) ;;
   debug) flags=() ;;
-  *) die "BENCH_PROFILE must be debug or release, not $profile" ;;
+  *) die "BENCH_PROFILE must be perf, debug or release, not $profile" ;;
 esac
 
 failed=0

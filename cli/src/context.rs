@@ -37,7 +37,9 @@ impl Context {
 
     pub async fn sdk(&self) -> &SdkConfig {
         self.sdk
-            .get_or_init(|| async { ferry_shared::aws::sdk_config().await })
+            .get_or_init(|| async {
+                ferry_shared::aws::sdk_config(ferry_shared::aws::Trust::System).await
+            })
             .await
     }
 

@@ -36,6 +36,9 @@ fn main() -> ExitCode {
     if name.as_deref().and_then(std::path::Path::file_name) == Some("ferry-build".as_ref()) {
         return ferry_build::main(argv.collect());
     }
+    // reqwest (the approval API) builds on rustls without a provider of its own: ring, as
+    // the SDK's client uses (Cargo.toml says why not aws-lc).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = cli::Cli::parse();
     // The SDK's own loader reads these, so --profile/--region behave exactly like the AWS
     // CLI's (set before any thread exists).

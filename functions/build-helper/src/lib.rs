@@ -63,8 +63,8 @@ fn record_reason(why: &str) {
 }
 
 const USAGE: &str =
-    "usage: ferry-build release | approved-plan | summarize <plan.json> <sha256> <out> | \
-put <file> <key>… | put-reason | tf-reason <log> <command> <status> <hint> | lock-summary | \
+    "usage: ferry-build release | approved-plan | publish-plan <plan> | outputs | \
+summarize <plan.json> <sha256> <out> | put <file> <key>… | put-reason | tf-reason <log> <command> <status> <hint> | lock-summary | \
 terraform-version | version-at-least <have> <want> | extract <zip> <entry> <dir>";
 
 /// Runs `ferry-build ARGS…` (`args` without the program name).
@@ -129,7 +129,9 @@ async fn run(args: &[String]) -> Result<ExitCode> {
             }
             None => Ok(ExitCode::FAILURE),
         },
-        ["terraform-version"] => Ok(match terraform_version() {
+        ["publish-plan", plan] => s3::publish_plan(plan).await.map(|()| ExitCode::SUCCESS),
+        ["outputs"] => s3::outputs().await.map(|()| ExitCode::SUCCESS),
+        ["terraform-version"] => Ok(match terraform_version().await {
             Some(v) => {
                 println!("{v}");
                 ExitCode::SUCCESS
@@ -149,13 +151,25 @@ async fn run(args: &[String]) -> Result<ExitCode> {
 }
 
 /// The terraform on PATH's version (`terraform version -json`), if there is one.
-fn terraform_version() -> Option<String> {
-    let out = std::process::Command::new("terraform")
+async fn terraform_version() -> Option<String> {
+    probe_terraform().await
+}
+
+/// [`terraform_version`], started now and read when awaited: terraform runs while the caller
+/// works (its few hundred bytes of output fit the pipe meanwhile).
+pub(crate) fn probe_terraform() -> impl std::future::Future<Output = Option<String>> {
+    use std::process::Stdio;
+    let child = tokio::process::Command::new("terraform")
         .args(["version", "-json"])
-        .output()
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["terraform_version"].as_str().map(str::to_owned)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    async move {
+        let out = child.ok()?.wait_with_output().await.ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["terraform_version"].as_str().map(str::to_owned)
+    }
 }
 
 /// `have >= want` for `1.11.4`-style versions (a pre-release suffix is ignored).

@@ -92,7 +92,8 @@ async fn handle(event: LambdaEvent<Value>) -> Result<(), Error> {
                 .map_err(|err| format!("could not read this function's executable: {err}"));
             match exe {
                 Ok(exe) => {
-                    let sdk = aws_config::load_from_env().await;
+                    let sdk =
+                        ferry_shared::aws::sdk_config(ferry_shared::aws::Trust::AwsRoots).await;
                     publish(&aws_sdk_s3::Client::new(&sdk), &bucket, &exe).await
                 }
                 Err(why) => Err(why),
@@ -112,6 +113,8 @@ async fn handle(event: LambdaEvent<Value>) -> Result<(), Error> {
     let url = e["ResponseURL"]
         .as_str()
         .ok_or("the event has no ResponseURL")?;
+    // reqwest carries no crypto provider of its own (Cargo.toml says why).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
         .put(url)
         .body(body.to_string())

@@ -9,7 +9,7 @@ use tokio::io::AsyncWriteExt;
 use crate::{fail, log, var, work_dir, Result};
 
 async fn client() -> aws_sdk_s3::Client {
-    let sdk = aws_config::load_from_env().await;
+    let sdk = ferry_shared::aws::sdk_config(ferry_shared::aws::Trust::System).await;
     // An endpoint of one's own is moto in local mode, which serves S3 path-style.
     let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some();
     aws_sdk_s3::Client::from_conf(
@@ -99,6 +99,9 @@ pub async fn release() -> Result<()> {
         .filter(|v| !v.is_empty());
     let want = var("FERRY_RELEASE_SHA256")?.to_ascii_lowercase();
     let zip = w.join("release.zip");
+    // terraform's version is checked by the next step; asking it here, while the release
+    // downloads, hides terraform's start-up (the slowest part of the check).
+    let probe = crate::probe_terraform();
     let got = get(&client().await, &key, version.as_deref(), &zip).await?;
     if got != want {
         fail!(
@@ -124,7 +127,118 @@ pub async fn release() -> Result<()> {
     let tfdir = crate::unzip::terraform_dir(&dest)?;
     std::fs::write(w.join("tfdir"), format!("{}\n", tfdir.display()))
         .map_err(|e| format!("could not write the terraform directory's name: {e}"))?;
+    if let Some(version) = probe.await {
+        let _ = std::fs::write(w.join("terraform-version"), format!("{version}\n"));
+    }
     Ok(())
+}
+
+/// The plan step's work after `terraform plan -out <plan>`: its SHA-256, the summary from
+/// `terraform show -json` (run while the plan uploads), and the summary and SHA-256 uploaded.
+pub async fn publish_plan(plan: &str) -> Result<()> {
+    let w = work_dir()?;
+    let prefix = deployment_prefix()?;
+    let bytes = std::fs::read(plan).map_err(|e| format!("could not read {plan}: {e}"))?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let plan_key = format!("{prefix}/plan.tfplan");
+    let upload = [(plan, plan_key.as_str())];
+    let (uploaded, shown) = tokio::join!(put(&upload), show(plan));
+    uploaded?;
+    let plan_json = w.join("plan.json");
+    std::fs::write(&plan_json, shown?)
+        .map_err(|e| format!("could not write {}: {e}", plan_json.display()))?;
+    let summary = w.join("plan-summary.json");
+    crate::summary::summarize(&plan_json, &sha, &summary)?;
+    let sha_file = w.join("plan.sha256");
+    std::fs::write(&sha_file, format!("{sha}\n"))
+        .map_err(|e| format!("could not write {}: {e}", sha_file.display()))?;
+    put(&[
+        (
+            &summary.to_string_lossy(),
+            &format!("{prefix}/plan-summary.json"),
+        ),
+        (
+            &sha_file.to_string_lossy(),
+            &format!("{prefix}/plan.sha256"),
+        ),
+    ])
+    .await?;
+    log(&format!("plan SHA-256 {sha}"));
+    Ok(())
+}
+
+/// `terraform show -json <plan>`'s output, or why it failed in terraform's last words.
+async fn show(plan: &str) -> Result<Vec<u8>> {
+    let out = tokio::process::Command::new("terraform")
+        .args(["show", "-no-color", "-json", plan])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("could not run terraform show: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        fail!(
+            "terraform show could not read the plan ({}): {}",
+            out.status,
+            last.trim()
+        );
+    }
+    Ok(out.stdout)
+}
+
+/// The apply step's outputs, `terraform output -json`'s shape, read from the state the apply
+/// just wrote (Ferry owns the backend) rather than by starting terraform once more; written to
+/// `$FERRY_WORK/outputs.json` and uploaded beside the plan.
+pub async fn outputs() -> Result<()> {
+    let bucket = var("FERRY_ARTIFACT_BUCKET")?;
+    let key = format!(
+        "state/{}/{}/terraform.tfstate",
+        var("FERRY_COMPONENT")?,
+        var("FERRY_ENVIRONMENT")?
+    );
+    let state = client()
+        .await
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .map_err(|e| format!("could not read the state s3://{bucket}/{key}: {}", why(&e)))?
+        .body
+        .collect()
+        .await
+        .map_err(|e| format!("could not read the state s3://{bucket}/{key}: {e}"))?
+        .into_bytes();
+    let state: serde_json::Value = serde_json::from_slice(&state)
+        .map_err(|e| format!("the state s3://{bucket}/{key} is not JSON: {e}"))?;
+    let outputs = outputs_of(&state);
+    let file = work_dir()?.join("outputs.json");
+    std::fs::write(
+        &file,
+        serde_json::to_vec_pretty(&outputs).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("could not write {}: {e}", file.display()))?;
+    let dest = format!("{}/outputs.json", deployment_prefix()?);
+    put(&[(&file.to_string_lossy(), &dest)]).await
+}
+
+/// A state's outputs as `terraform output -json` prints them: `value`, `type`, `sensitive`
+/// (which the state leaves out when false).
+fn outputs_of(state: &serde_json::Value) -> serde_json::Value {
+    let mut outputs = serde_json::Map::new();
+    for (name, o) in state["outputs"].as_object().into_iter().flatten() {
+        let sensitive = o["sensitive"].as_bool().unwrap_or(false);
+        outputs.insert(
+            name.clone(),
+            serde_json::json!({"sensitive": sensitive, "type": o["type"], "value": o["value"]}),
+        );
+    }
+    serde_json::Value::Object(outputs)
 }
 
 /// Apply only: the plan in S3 must be byte for byte the one that was approved.
@@ -140,6 +254,12 @@ pub async fn approved_plan() -> Result<()> {
         );
     }
     log(&format!("plan {got} matches the approved plan"));
+    // The apply build's record names the plan it applies (no summary: the plan build made it).
+    std::fs::write(
+        w.join("exports.env"),
+        format!("export FERRY_PLAN_SHA256={got}\n"),
+    )
+    .map_err(|e| format!("could not write exports.env: {e}"))?;
     Ok(())
 }
 
@@ -226,6 +346,27 @@ pub async fn lock_info() -> Result<Option<serde_json::Value>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn outputs_read_from_state_look_like_terraform_output_json() {
+        let state = serde_json::json!({"version": 4, "outputs": {
+            "url": {"value": "https://x", "type": "string"},
+            "token": {"value": "s3cret", "type": "string", "sensitive": true},
+            "ids": {"value": ["a"], "type": ["list", "string"]}
+        }});
+        assert_eq!(
+            super::outputs_of(&state),
+            serde_json::json!({
+                "url": {"sensitive": false, "type": "string", "value": "https://x"},
+                "token": {"sensitive": true, "type": "string", "value": "s3cret"},
+                "ids": {"sensitive": false, "type": ["list", "string"], "value": ["a"]}
+            })
+        );
+        assert_eq!(
+            super::outputs_of(&serde_json::json!({"version": 4})),
+            serde_json::json!({})
+        );
+    }
+
     #[test]
     fn names_that_could_climb_out_of_a_key_are_refused() {
         for ok in [

@@ -16,6 +16,9 @@ async fn serve(runner: &BuildRunner) -> aws_sdk_codebuild::Client {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(ferry_codebuild::serve(runner.clone(), listener));
     let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(ferry_shared::aws::https_client(
+            ferry_shared::aws::Trust::System,
+        ))
         .region(Region::new("us-east-1"))
         .endpoint_url(url)
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))

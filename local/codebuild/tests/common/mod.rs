@@ -164,6 +164,9 @@ impl Moto {
 
     pub async fn s3(&self) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::Config::builder()
+            .http_client(ferry_shared::aws::https_client(
+                ferry_shared::aws::Trust::System,
+            ))
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .region(aws_sdk_s3::config::Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)

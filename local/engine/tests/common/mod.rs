@@ -56,6 +56,9 @@ impl TestEngine {
 
 pub async fn client(endpoint: &str) -> aws_sdk_sfn::Client {
     let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(ferry_shared::aws::https_client(
+            ferry_shared::aws::Trust::System,
+        ))
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
