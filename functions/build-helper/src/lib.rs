@@ -65,7 +65,7 @@ fn record_reason(why: &str) {
 const USAGE: &str =
     "usage: ferry-build release | approved-plan | publish-plan <plan> | outputs | \
 summarize <plan.json> <sha256> <out> | put <file> <key>… | put-reason | tf-reason <log> <command> <status> <hint> | lock-summary | \
-terraform-version | version-at-least <have> <want> | extract <zip> <entry> <dir>";
+probe-terraform | terraform-version [--now] | version-at-least <have> <want> | extract <zip> <entry> <dir>";
 
 /// Runs `ferry-build ARGS…` (`args` without the program name).
 pub fn main(args: Vec<OsString>) -> ExitCode {
@@ -131,13 +131,19 @@ async fn run(args: &[String]) -> Result<ExitCode> {
         },
         ["publish-plan", plan] => s3::publish_plan(plan).await.map(|()| ExitCode::SUCCESS),
         ["outputs"] => s3::outputs().await.map(|()| ExitCode::SUCCESS),
-        ["terraform-version"] => Ok(match terraform_version().await {
-            Some(v) => {
-                println!("{v}");
-                ExitCode::SUCCESS
-            }
-            None => ExitCode::FAILURE,
-        }),
+        ["probe-terraform"] => {
+            start_terraform_probe();
+            Ok(ExitCode::SUCCESS)
+        }
+        ["terraform-version", rest @ ..] if rest.is_empty() || rest == ["--now"] => {
+            Ok(match terraform_version(rest.is_empty()).await {
+                Some(v) => {
+                    println!("{v}");
+                    ExitCode::SUCCESS
+                }
+                None => ExitCode::FAILURE,
+            })
+        }
         ["version-at-least", have, want] => Ok(if at_least(have, want) {
             ExitCode::SUCCESS
         } else {
@@ -150,26 +156,66 @@ async fn run(args: &[String]) -> Result<ExitCode> {
     }
 }
 
-/// The terraform on PATH's version (`terraform version -json`), if there is one.
-async fn terraform_version() -> Option<String> {
-    probe_terraform().await
+fn version_in(json: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+    v["terraform_version"].as_str().map(str::to_owned)
 }
 
-/// [`terraform_version`], started now and read when awaited: terraform runs while the caller
-/// works (its few hundred bytes of output fit the pipe meanwhile).
-pub(crate) fn probe_terraform() -> impl std::future::Future<Output = Option<String>> {
-    use std::process::Stdio;
-    let child = tokio::process::Command::new("terraform")
+/// The terraform on PATH's version (`terraform version -json`), if there is one: with `probed`,
+/// the answer of the probe an earlier step started ([`start_terraform_probe`]), waiting for it
+/// to finish; terraform asked now when there was none, it said nothing, or not `probed`
+/// (`--now`, after installing terraform).
+async fn terraform_version(probed: bool) -> Option<String> {
+    if let Some(v) = probed.then(probe_answer).flatten() {
+        return Some(v);
+    }
+    let out = tokio::process::Command::new("terraform")
         .args(["version", "-json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    version_in(&out.stdout)
+}
+
+/// What the probe said, once it has finished (it holds the lock until it exits).
+fn probe_answer() -> Option<String> {
+    let w = work_dir().ok()?;
+    let lock = std::fs::File::open(w.join("terraform-version.lock")).ok()?;
+    lock.lock_shared().ok()?;
+    version_in(&std::fs::read(w.join("terraform-version.json")).ok()?)
+}
+
+/// Starts `terraform version -json` in the background, once per build, for the tools step:
+/// terraform's start-up is the slowest part of the check, and this way it runs while the
+/// inputs are checked and the plan and the release download. Its answer goes to `terraform-version.json`; it holds an
+/// exclusive lock on `terraform-version.lock` (the open file is its stdin) until it exits, and
+/// [`terraform_version`] waits on that lock — no polling, and a probe that died releases it.
+fn start_terraform_probe() {
+    use std::process::Stdio;
+    let Ok(w) = work_dir() else { return };
+    let lock_path = w.join("terraform-version.lock");
+    let Ok(lock) = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&lock_path)
+    else {
+        return; // started already
+    };
+    let Ok(out) = std::fs::File::create(w.join("terraform-version.json")) else {
+        return;
+    };
+    if lock.lock().is_err() {
+        return;
+    }
+    // A failed spawn drops the lock with the command: the check then asks terraform itself.
+    let _ = std::process::Command::new("terraform")
+        .args(["version", "-json"])
+        .stdin(Stdio::from(lock))
+        .stdout(Stdio::from(out))
         .stderr(Stdio::null())
         .spawn();
-    async move {
-        let out = child.ok()?.wait_with_output().await.ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        v["terraform_version"].as_str().map(str::to_owned)
-    }
 }
 
 /// `have >= want` for `1.11.4`-style versions (a pre-release suffix is ignored).

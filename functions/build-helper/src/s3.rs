@@ -99,9 +99,6 @@ pub async fn release() -> Result<()> {
         .filter(|v| !v.is_empty());
     let want = var("FERRY_RELEASE_SHA256")?.to_ascii_lowercase();
     let zip = w.join("release.zip");
-    // terraform's version is checked by the next step; asking it here, while the release
-    // downloads, hides terraform's start-up (the slowest part of the check).
-    let probe = crate::probe_terraform();
     let got = get(&client().await, &key, version.as_deref(), &zip).await?;
     if got != want {
         fail!(
@@ -127,9 +124,6 @@ pub async fn release() -> Result<()> {
     let tfdir = crate::unzip::terraform_dir(&dest)?;
     std::fs::write(w.join("tfdir"), format!("{}\n", tfdir.display()))
         .map_err(|e| format!("could not write the terraform directory's name: {e}"))?;
-    if let Some(version) = probe.await {
-        let _ = std::fs::write(w.join("terraform-version"), format!("{version}\n"));
-    }
     Ok(())
 }
 

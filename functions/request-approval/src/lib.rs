@@ -221,21 +221,19 @@ pub async fn verify(deps: &Deps, input: VerifyInput) -> Result<Verified, Workflo
         .and_then(|v| v.value.as_deref())
         .map(str::to_ascii_lowercase)
         .ok_or_else(|| refuse("the plan build exported no FERRY_PLAN_SHA256".into()))?;
-    let env = deps
-        .store
-        .get_environment(&ctx.environment)
-        .await?
-        .ok_or_else(|| WorkflowError::EnvironmentNotFound(ctx.environment.clone()))?;
-    let a = deps
-        .store
-        .get_approval(&ctx.component, &ctx.deployment_id, &ctx.environment)
-        .await?
-        .ok_or_else(|| {
-            refuse(format!(
-                "Ferry recorded no approval for {}",
-                ctx.environment
-            ))
-        })?;
+    // Independent reads, one round trip.
+    let (env, a) = tokio::try_join!(
+        deps.store.get_environment(&ctx.environment),
+        deps.store
+            .get_approval(&ctx.component, &ctx.deployment_id, &ctx.environment),
+    )?;
+    let env = env.ok_or_else(|| WorkflowError::EnvironmentNotFound(ctx.environment.clone()))?;
+    let a = a.ok_or_else(|| {
+        refuse(format!(
+            "Ferry recorded no approval for {}",
+            ctx.environment
+        ))
+    })?;
     if a.plan_sha256 != built {
         return Err(refuse(format!(
             "the recorded approval is for plan {}, but the plan built is {built}",
@@ -345,11 +343,17 @@ pub fn automatic_decision(policy: ApprovalPolicy, plan: &PlanSummary) -> Option<
 pub async fn open_gate(deps: &Deps, input: GateInput) -> Result<GateOutput, WorkflowError> {
     let ctx = &input.ctx;
     let store = &deps.store;
-    let env = store
-        .get_environment(&ctx.environment)
-        .await?
-        .ok_or_else(|| WorkflowError::EnvironmentNotFound(ctx.environment.clone()))?;
-    let plan = read_plan_summary(&deps.s3, &deps.bucket, ctx).await?;
+    // Independent reads, one round trip.
+    let (env, plan) = tokio::try_join!(
+        async {
+            store
+                .get_environment(&ctx.environment)
+                .await
+                .map_err(WorkflowError::from)
+        },
+        read_plan_summary(&deps.s3, &deps.bucket, ctx),
+    )?;
+    let env = env.ok_or_else(|| WorkflowError::EnvironmentNotFound(ctx.environment.clone()))?;
     let now = Utc::now();
     // The stored timeout is data: bound it before it meets date arithmetic.
     let expires_at = i64::try_from(env.approval_timeout_secs)
