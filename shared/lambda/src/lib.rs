@@ -114,7 +114,9 @@ macro_rules! serve {
 macro_rules! main {
     ($event:ty, $handler:path, $json_logs:expr, |$sdk:ident| $deps:expr) => {
         fn main() -> Result<(), $crate::__private::lambda_runtime::Error> {
-            $crate::__private::tokio::runtime::Builder::new_multi_thread()
+            // One thread: Lambda hands a function one event at a time, and a handler's
+            // concurrent reads are I/O. No worker threads to start at cold start.
+            $crate::__private::tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
                 .block_on(async {

@@ -200,12 +200,11 @@ fn lambda_env(cmd: &mut Command, api: &str, name: &str, world: &World) {
         .env("FERRY_TOKEN_KEY", "alias/ferry-bench-token")
         .env("FERRY_LINK_KEY", "alias/ferry-bench-link")
         .env("FERRY_REVIEW_URL", "https://review.example.invalid/");
-    // Where the SDK's rustls-native-certs finds root certificates: set these to measure init
-    // with another trust store (e.g. only Amazon's roots) without rebuilding.
-    for v in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
-        if let Some(value) = std::env::var_os(v) {
-            cmd.env(v, value);
-        }
+    // Lambda sets no SSL_CERT_FILE, so the bootstraps trust their built-in AWS roots; a
+    // machine-wide one (this one has it) must not leak in. BENCH_SSL_CERT_FILE measures the
+    // system-store path the variable switches a function to.
+    if let Some(value) = std::env::var_os("BENCH_SSL_CERT_FILE") {
+        cmd.env("SSL_CERT_FILE", value);
     }
 }
 
