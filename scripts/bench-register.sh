@@ -24,13 +24,7 @@ if [ ! -x "$s3s" ] || [ "$("$s3s" --version 2>/dev/null)" != "s3s-fs $s3s_versio
     || die "cargo install s3s-fs@$s3s_version failed"
 fi
 
-profile=${BENCH_PROFILE:-perf}
-case "$profile" in
-  perf) flags=(--profile perf) ;;
-  release) flags=(--release) ;;
-  debug) flags=() ;;
-  *) die "BENCH_PROFILE must be perf, debug or release, not $profile" ;;
-esac
+. "$root/scripts/bench-profile.sh"
 echo "bench: $profile profile" >&2
 
 cargo run -q "${flags[@]}" -p ferry-tests --bin bench_register -- \

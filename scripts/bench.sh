@@ -44,13 +44,7 @@ else
   gate_runs=5
 fi
 
-profile=${BENCH_PROFILE:-perf}
-case "$profile" in
-  perf) flags=(--profile perf) ;;
-  release) flags=(--release) ;;
-  debug) flags=() ;;
-  *) die "BENCH_PROFILE must be perf, debug or release, not $profile" ;;
-esac
+. "$root/scripts/bench-profile.sh"
 
 failed=0
 # run <name> <command…>: output to target/bench/<name>.log, a failure noted, never fatal.
