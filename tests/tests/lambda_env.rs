@@ -4,7 +4,7 @@
 //! serving TLS with a certificate of its own — which the Lambdas' trust (the AWS roots built
 //! in) must refuse and the system store that `SSL_CERT_FILE` names must accept, so the whole
 //! TLS path works and the escape hatch the docs name is real. The tests set process
-//! environment variables, one at a time (ENV).
+//! environment variables, one at a time (ENV); only the TLS test may load the system store.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,6 +19,10 @@ static ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[tokio::test]
 async fn the_lambda_sdk_config_comes_from_the_variables_lambda_sets() {
     let _env = ENV.lock().await;
+    // Lambda sets no SSL_CERT_FILE (a machine may): with one, the client would load the system
+    // store, which rustls-native-certs reads once per process — before the TLS test names its CA.
+    std::env::remove_var("SSL_CERT_FILE");
+    std::env::remove_var("SSL_CERT_DIR");
     for (k, v) in [
         ("AWS_REGION", LOCAL_REGION),
         ("AWS_ACCESS_KEY_ID", "test"),
